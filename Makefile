@@ -1,0 +1,38 @@
+# The two commands of the README: `make run` and `make test`. Everything else supports them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RVBBIT_HOME := $(CURDIR)/.rvbbit
+export DAGSTER_HOME ?= $(RVBBIT_HOME)/dagster_home
+
+.PHONY: run test lint bench install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	mkdir -p $(DAGSTER_HOME)
+	cp deploy/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/rvbbit-analytics init --with-source
+	$(BIN)/rvbbit-analytics demo --if-empty
+	$(BIN)/rvbbit-analytics materialize
+	$(BIN)/dagster dev -w workspace.yaml --port 3000
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python bench/pipeline_bench.py
+
+clean:
+	rm -rf $(VENV) $(RVBBIT_HOME)

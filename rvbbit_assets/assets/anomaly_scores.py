@@ -1,0 +1,39 @@
+"""anomaly_scores: z-scores against the cluster baseline, outlier flags and efficiency."""
+
+from dagster import AssetExecutionContext, MaterializeResult
+
+from rvbbit_assets.assets.baselines import baselines
+from rvbbit_assets.assets.per_run import StageSummary, per_run_asset, run_stage
+from rvbbit_assets.assets.session_facts import session_facts
+from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days
+from rvbbit_assets.store import ClickHouseStore, StoreSession
+
+
+def build_anomaly_scores(session: StoreSession, days: DayRange) -> StageSummary:
+    rows = replace_days(
+        session, "anomaly_scores", load_sql(__file__, "anomaly_scores"), days.params(), days
+    )
+    (cost, duration, tokens, errors), = session.rows(
+        "SELECT countIf(is_cost_outlier), countIf(is_duration_outlier),"
+        " countIf(is_tokens_outlier), countIf(is_error_outlier) FROM ${analytics}.anomaly_scores"
+        " WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}",
+        days.params(),
+    )
+    return {
+        "dagster/row_count": rows,
+        "cost_outliers": cost,
+        "duration_outliers": duration,
+        "tokens_outliers": tokens,
+        "error_outliers": errors,
+    }
+
+
+@per_run_asset(
+    deps=[session_facts, baselines],
+    description=(
+        "Cost, duration and token z-scores of each run against its cluster baseline "
+        "(0 when the stddev is 0), |z| > 2 outlier flags, error outliers, and efficiency."
+    ),
+)
+def anomaly_scores(context: AssetExecutionContext, store: ClickHouseStore) -> MaterializeResult:
+    return run_stage(context, store, build_anomaly_scores)

@@ -1,0 +1,46 @@
+"""cascade_analytics: the design's table, one row per analysed run."""
+
+from dagster import AssetExecutionContext, MaterializeResult
+
+from rvbbit_assets.assets.anomaly_scores import anomaly_scores
+from rvbbit_assets.assets.baselines import baselines
+from rvbbit_assets.assets.input_clusters import input_clusters
+from rvbbit_assets.assets.per_run import StageSummary, per_run_asset, run_stage
+from rvbbit_assets.assets.regression_flags import regression_flags
+from rvbbit_assets.assets.session_facts import session_facts
+from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days
+from rvbbit_assets.store import ClickHouseStore, StoreSession
+
+ANALYSIS_VERSION = 1
+
+
+def build_cascade_analytics(session: StoreSession, days: DayRange) -> StageSummary:
+    rows = replace_days(
+        session,
+        "cascade_analytics",
+        load_sql(__file__, "cascade_analytics"),
+        {**days.params(), "analysis_version": ANALYSIS_VERSION},
+        days,
+    )
+    (total_cost, outliers, regressions), = session.rows(
+        "SELECT sum(total_cost), countIf(is_cost_outlier), countIf(is_regression)"
+        " FROM ${analytics}.cascade_analytics"
+        " WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}",
+        days.params(),
+    )
+    return {
+        "dagster/row_count": rows,
+        "total_cost_usd": float(total_cost or 0.0),
+        "cost_outliers": outliers,
+        "regressions": regressions,
+    }
+
+
+@per_run_asset(
+    deps=[session_facts, input_clusters, baselines, anomaly_scores, regression_flags],
+    description="The design's cascade_analytics table: one context-aware row per analysed run.",
+)
+def cascade_analytics(
+    context: AssetExecutionContext, store: ClickHouseStore
+) -> MaterializeResult:
+    return run_stage(context, store, build_cascade_analytics)

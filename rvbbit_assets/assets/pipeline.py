@@ -1,0 +1,17 @@
+"""The per-run stages in pipeline order (defined once; definitions, CLI and sensor use it)."""
+
+from rvbbit_assets.assets.anomaly_scores import anomaly_scores
+from rvbbit_assets.assets.baselines import baselines
+from rvbbit_assets.assets.cascade_analytics import cascade_analytics
+from rvbbit_assets.assets.input_clusters import input_clusters
+from rvbbit_assets.assets.regression_flags import regression_flags
+from rvbbit_assets.assets.session_facts import session_facts
+
+per_run_assets = [
+    session_facts,
+    input_clusters,
+    baselines,
+    anomaly_scores,
+    regression_flags,
+    cascade_analytics,
+]

@@ -1,0 +1,58 @@
+"""session_facts: the measured facts of every finished run, from the run's own log rows."""
+
+import os
+from datetime import timedelta
+
+from dagster import AssetExecutionContext, MaterializeResult
+
+from rvbbit_assets.assets.per_run import StageSummary, per_run_asset, run_stage
+from rvbbit_assets.assets.sources import cascade_sessions, prompt_lineage, unified_logs
+from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days, utc_now
+from rvbbit_assets.store import ClickHouseStore, StoreSession
+
+DEFAULT_ABANDONED_AFTER_HOURS = 6.0
+
+
+def abandoned_after() -> timedelta:
+    """A run with logs but no completion row for this long is analysed as abandoned."""
+    hours = float(os.environ.get("RVBBIT_ABANDONED_AFTER_HOURS") or DEFAULT_ABANDONED_AFTER_HOURS)
+    return timedelta(hours=hours)
+
+
+def build_session_facts(session: StoreSession, days: DayRange) -> StageSummary:
+    params = {**days.params(), "abandoned_before": utc_now() - abandoned_after()}
+    rows = replace_days(
+        session, "session_facts", load_sql(__file__, "session_facts"), params, days
+    )
+    (sessions, without_logs, still_going, orphans), = session.rows(
+        load_sql(__file__, "source_problems"), params
+    )
+    by_status = dict(
+        session.rows(
+            "SELECT run_status, count() FROM ${analytics}.session_facts"
+            " WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime} GROUP BY 1",
+            params,
+        )
+    )
+    return {
+        "dagster/row_count": rows,
+        "sessions_in_source": sessions,
+        "completed": by_status.get("completed", 0),
+        "ended_in_error": by_status.get("error", 0),
+        "abandoned": by_status.get("abandoned", 0),
+        "skipped_still_running": still_going,
+        "skipped_sessions_without_logs": without_logs,
+        "skipped_orphan_log_sessions": orphans,
+    }
+
+
+@per_run_asset(
+    deps=[cascade_sessions, unified_logs, prompt_lineage],
+    description=(
+        "Facts of every finished run (completion row, or abandoned after a timeout): cost, "
+        "wall-clock duration, tokens, cells, errors, takes, reforge depth, model mix, primary "
+        "species, winner/loser costs, children, caller and origin."
+    ),
+)
+def session_facts(context: AssetExecutionContext, store: ClickHouseStore) -> MaterializeResult:
+    return run_stage(context, store, build_session_facts)

@@ -1,0 +1,201 @@
+-- Facts of every finished run that started in [{start}, {end}), from the run's own log rows.
+-- A run is finished when it logged cascade_completed / cascade_error, or abandoned when its
+-- last row is older than {abandoned_before} without one. Columns follow session_facts.
+WITH
+    range_sessions AS
+    (
+        SELECT
+            session_id,
+            cascade_id,
+            created_at,
+            cityHash64(input_data) AS input_hash,
+            nullIf(parent_session_id, '') AS parent_session_id,
+            depth,
+            caller_id,
+            invocation_metadata_json
+        FROM ${source}.cascade_sessions
+        WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}
+        ORDER BY session_id, created_at
+        LIMIT 1 BY session_id
+    ),
+    range_logs AS
+    (
+        SELECT *
+        FROM ${source}.unified_logs
+        WHERE session_id IN (SELECT session_id FROM range_sessions)
+    ),
+    log_totals AS
+    (
+        SELECT
+            session_id,
+            sum(ifNull(cost, 0)) AS total_cost,
+            countIf(cost IS NULL AND role = 'assistant') AS null_cost_rows,
+            dateDiff('microsecond', min(timestamp), max(timestamp)) / 1000. AS total_duration_ms,
+            sum(ifNull(tokens_in, 0)) AS total_tokens_in,
+            sum(ifNull(tokens_out, 0)) AS total_tokens_out,
+            count() AS message_count,
+            uniqExact(cell_name) AS cell_count,
+            countIf(position(node_type, 'error') > 0) AS error_count,
+            uniqExact(take_index) AS candidate_count,
+            ifNull(max(reforge_step), 0) AS reforge_depth,
+            countIf(node_type IN ('cascade_completed', 'cascade_error')) > 0 AS has_completion,
+            argMaxIf(node_type, timestamp, node_type IN ('cascade_completed', 'cascade_error'))
+                AS completion_type,
+            maxIf(timestamp, node_type IN ('cascade_completed', 'cascade_error')) AS completed_at,
+            max(timestamp) AS last_logged_at,
+            max(winning_take_index) AS logged_winning_take_index,
+            -- Assistant rows in time order (message_id breaks timestamp ties) for switches.
+            arrayMap(r -> r.3, arraySort(groupArrayIf(
+                (timestamp, message_id, assumeNotNull(model)),
+                role = 'assistant' AND ifNull(model, '') != ''))) AS assistant_models
+        FROM range_logs
+        GROUP BY session_id
+    ),
+    model_counts AS
+    (
+        SELECT
+            session_id,
+            -- Most used first; the name breaks ties so the order is deterministic.
+            arrayMap(m -> m.2, arraySort(m -> (-m.1, m.2), groupArray((uses, model))))
+                AS models_used
+        FROM
+        (
+            SELECT session_id, assumeNotNull(model) AS model, count() AS uses
+            FROM range_logs
+            WHERE role = 'assistant' AND ifNull(model, '') != ''
+            GROUP BY session_id, model
+        )
+        GROUP BY session_id
+    ),
+    primary_species AS
+    (
+        -- Most frequent species; a tie goes to the species logged last.
+        SELECT session_id, argMax(species_hash, (uses, last_logged_at)) AS species_hash_primary
+        FROM
+        (
+            SELECT session_id, species_hash, count() AS uses, max(timestamp) AS last_logged_at
+            FROM range_logs
+            WHERE species_hash IS NOT NULL
+              AND species_hash NOT IN ('', 'unknown_species')
+            GROUP BY session_id, species_hash
+        )
+        GROUP BY session_id
+    ),
+    take_costs AS
+    (
+        SELECT
+            session_id,
+            take_index,
+            sum(ifNull(cost, 0)) AS take_cost,
+            max(ifNull(is_winner, false)) AS won,
+            maxIf(timestamp, ifNull(is_winner, false)) AS won_at
+        FROM range_logs
+        WHERE take_index IS NOT NULL
+        GROUP BY session_id, take_index
+    ),
+    flagged_winners AS
+    (
+        SELECT session_id, argMaxIf(take_index, won_at, won) AS flagged_winner
+        FROM take_costs
+        GROUP BY session_id
+        HAVING countIf(won) > 0
+    ),
+    take_summary AS
+    (
+        SELECT
+            t.session_id AS session_id,
+            any(w.winner_index) AS winner_candidate_index,
+            sumIf(t.take_cost, t.take_index = w.winner_index) AS winner_take_cost,
+            countIf(t.take_index != w.winner_index) AS loser_takes,
+            avgIf(t.take_cost, t.take_index != w.winner_index) AS loser_take_avg
+        FROM take_costs AS t
+        INNER JOIN
+        (
+            SELECT l.session_id, coalesce(f.flagged_winner, l.logged_winning_take_index)
+                AS winner_index
+            FROM log_totals AS l
+            LEFT JOIN flagged_winners AS f ON f.session_id = l.session_id
+            SETTINGS join_use_nulls = 1
+        ) AS w ON w.session_id = t.session_id
+        WHERE w.winner_index IS NOT NULL
+        GROUP BY t.session_id
+    ),
+    evaluator_scores AS
+    (
+        SELECT session_id, max(evaluator_score) AS evaluator_score
+        FROM ${source}.prompt_lineage
+        WHERE is_winner AND session_id IN (SELECT session_id FROM range_sessions)
+        GROUP BY session_id
+    ),
+    children AS
+    (
+        SELECT
+            c.parent_session_id AS session_id,
+            count() AS child_session_count,
+            sum(ifNull(k.child_cost, 0)) AS child_total_cost
+        FROM
+        (
+            SELECT DISTINCT session_id, parent_session_id
+            FROM ${source}.cascade_sessions
+            WHERE parent_session_id IN (SELECT session_id FROM range_sessions)
+        ) AS c
+        LEFT JOIN
+        (
+            SELECT session_id, sum(ifNull(cost, 0)) AS child_cost
+            FROM ${source}.unified_logs
+            WHERE session_id IN
+            (
+                SELECT session_id FROM ${source}.cascade_sessions
+                WHERE parent_session_id IN (SELECT session_id FROM range_sessions)
+            )
+            GROUP BY session_id
+        ) AS k ON k.session_id = c.session_id
+        GROUP BY c.parent_session_id
+    )
+SELECT
+    s.session_id AS session_id,
+    s.cascade_id AS cascade_id,
+    s.created_at AS created_at,
+    multiIf(l.has_completion AND l.completion_type = 'cascade_error', 'error',
+            l.has_completion, 'completed',
+            'abandoned') AS run_status,
+    if(l.has_completion, l.completed_at, l.last_logged_at) AS finished_at,
+    s.input_hash AS input_hash,
+    l.total_cost AS total_cost,
+    l.null_cost_rows AS null_cost_rows,
+    l.total_duration_ms AS total_duration_ms,
+    l.total_tokens_in AS total_tokens_in,
+    l.total_tokens_out AS total_tokens_out,
+    l.message_count AS message_count,
+    l.cell_count AS cell_count,
+    l.error_count AS error_count,
+    l.candidate_count AS candidate_count,
+    l.reforge_depth AS reforge_depth,
+    m.models_used AS models_used,
+    m.models_used[1] AS primary_model,
+    length(arrayFilter((model, previous) -> model != previous,
+        arrayPopFront(l.assistant_models), arrayPopBack(l.assistant_models))) AS model_switches,
+    p.species_hash_primary AS species_hash_primary,
+    t.winner_candidate_index AS winner_candidate_index,
+    t.winner_take_cost AS winner_cost,
+    if(t.loser_takes > 0, t.loser_take_avg, NULL) AS loser_avg_cost,
+    e.evaluator_score AS evaluator_score,
+    s.parent_session_id AS parent_session_id,
+    s.depth AS depth,
+    ifNull(c.child_session_count, 0) AS child_session_count,
+    ifNull(c.child_total_cost, 0) AS child_total_cost,
+    s.caller_id AS caller_id,
+    if(JSONExtractString(s.invocation_metadata_json, 'origin') = '', 'unknown',
+       JSONExtractString(s.invocation_metadata_json, 'origin')) AS origin,
+    toHour(s.created_at) AS hour_of_day,
+    toDayOfWeek(s.created_at) - 1 AS day_of_week,
+    toDayOfWeek(s.created_at) >= 6 AS is_weekend
+FROM range_sessions AS s
+INNER JOIN log_totals AS l ON l.session_id = s.session_id
+LEFT JOIN model_counts AS m ON m.session_id = s.session_id
+LEFT JOIN primary_species AS p ON p.session_id = s.session_id
+LEFT JOIN take_summary AS t ON t.session_id = s.session_id
+LEFT JOIN evaluator_scores AS e ON e.session_id = s.session_id
+LEFT JOIN children AS c ON c.session_id = s.session_id
+WHERE l.has_completion OR l.last_logged_at < {abandoned_before:DateTime64(6)}
+SETTINGS join_use_nulls = 1

@@ -1,0 +1,31 @@
+-- What the source holds for [{start}, {end}) that is not analysed, for the run's report:
+-- sessions without any log row, runs still going, and log rows of sessions with no
+-- cascade_sessions row (counted by the day of their first row).
+WITH
+    range_sessions AS
+    (
+        SELECT DISTINCT session_id
+        FROM ${source}.cascade_sessions
+        WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}
+    ),
+    logged AS
+    (
+        SELECT
+            session_id,
+            countIf(node_type IN ('cascade_completed', 'cascade_error')) > 0 AS has_completion,
+            max(timestamp) AS last_logged_at
+        FROM ${source}.unified_logs
+        WHERE session_id IN (SELECT session_id FROM range_sessions)
+        GROUP BY session_id
+    )
+SELECT
+    (SELECT count() FROM range_sessions) AS sessions,
+    (SELECT count() FROM range_sessions WHERE session_id NOT IN (SELECT session_id FROM logged))
+        AS sessions_without_logs,
+    (SELECT count() FROM logged
+     WHERE NOT has_completion AND last_logged_at >= {abandoned_before:DateTime64(6)})
+        AS runs_still_going,
+    (SELECT uniqExact(session_id) FROM ${source}.unified_logs
+     WHERE timestamp >= {start:DateTime} AND timestamp < {end:DateTime}
+       AND session_id NOT IN (SELECT session_id FROM ${source}.cascade_sessions))
+        AS orphan_log_sessions

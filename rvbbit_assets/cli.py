@@ -1,0 +1,91 @@
+"""`rvbbit-analytics`: the command line of contract.md."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import date
+
+from rvbbit_assets.store import ClickHouseStore, StoreError
+
+
+def _init(args: argparse.Namespace) -> int:
+    from rvbbit_assets.schema import apply_migrations
+
+    store = ClickHouseStore()
+    with store.session("rvbbit-analytics init") as session:
+        applied = apply_migrations(session, with_source=args.with_source)
+    print(
+        f"{store.describe()}: applied {', '.join(applied)}"
+        if applied
+        else f"{store.describe()}: schema up to date"
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from rvbbit_assets.demo import generate_demo
+    from rvbbit_assets.schema import apply_migrations
+
+    store = ClickHouseStore()
+    with store.session("rvbbit-analytics demo") as session:
+        apply_migrations(session, with_source=True)
+        existing = session.scalar("SELECT count() FROM ${source}.cascade_sessions")
+        if args.if_empty and existing:
+            print(f"{store.describe()}: the source already holds {existing} runs; no demo added")
+            return 0
+        summary = generate_demo(
+            session, days=args.days, sessions_per_day=args.sessions_per_day, seed=args.seed
+        )
+    print(summary)
+    return 0
+
+
+def _materialize(args: argparse.Namespace) -> int:
+    from rvbbit_assets.materialize import materialize_days
+
+    outcome = materialize_days(args.start, args.end)
+    print(outcome.summary())
+    return 0 if outcome.success else 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rvbbit-analytics", description="Post-run analytics for RVBBIT cascades."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    init = commands.add_parser("init", help="create or migrate the analytics schema")
+    init.add_argument(
+        "--with-source", action="store_true", help="also create RVBBIT's source tables"
+    )
+    init.set_defaults(handler=_init)
+
+    demo = commands.add_parser("demo", help="write synthetic RVBBIT runs into the source tables")
+    demo.add_argument("--days", type=int, default=30)
+    demo.add_argument("--sessions-per-day", type=int, default=300)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--if-empty", action="store_true", help="only when the source has no runs yet"
+    )
+    demo.set_defaults(handler=_demo)
+
+    run = commands.add_parser("materialize", help="analyse every finished run of those days")
+    run.add_argument("--start", type=date.fromisoformat, help="first day, YYYY-MM-DD")
+    run.add_argument("--end", type=date.fromisoformat, help="last day, YYYY-MM-DD")
+    run.set_defaults(handler=_materialize)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except StoreError as exc:
+        print(f"rvbbit-analytics: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

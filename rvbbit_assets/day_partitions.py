@@ -1,0 +1,136 @@
+"""Daily partitions: the day range of a run, and atomic replacement of those days in a table."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rvbbit_assets.store import StoreSession
+
+# Run tags that make one run cover a range of day partitions (a single-run backfill).
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+@dataclass(frozen=True)
+class DayRange:
+    """The UTC days [first, last] that one run analyses."""
+
+    first: date
+    last: date
+
+    @classmethod
+    def from_datetimes(cls, start: datetime, end: datetime) -> DayRange:
+        """From a Dagster partition time window, whose end is exclusive."""
+        return cls(start.date(), (end - timedelta(microseconds=1)).date())
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first, time.min)
+
+    @property
+    def end(self) -> datetime:
+        return datetime.combine(self.last + timedelta(days=1), time.min)
+
+    @property
+    def days(self) -> list[date]:
+        return [self.first + timedelta(days=i) for i in range((self.last - self.first).days + 1)]
+
+    def params(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end}
+
+    def __str__(self) -> str:
+        return str(self.first) if self.first == self.last else f"{self.first}..{self.last}"
+
+
+def utc_now() -> datetime:
+    """Now in UTC as a naive datetime, the form ClickHouse DateTime parameters take here."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@cache
+def load_sql(asset_module_file: str, name: str) -> str:
+    """The text of a named `.sql` file that lives beside the asset module."""
+    return (Path(asset_module_file).parent / f"{name}.sql").read_text()
+
+
+def table_columns(session: StoreSession, table: str) -> list[str]:
+    return [
+        row[0]
+        for row in session.rows(
+            "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String}"
+            " ORDER BY position",
+            {"db": session.analytics_database, "t": table},
+        )
+    ]
+
+
+@contextmanager
+def staging_copy(session: StoreSession, table: str) -> Iterator[str]:
+    """An empty, uniquely named copy of an analytics table, dropped afterwards."""
+    staging = f"`{table}__staging_{uuid.uuid4().hex[:12]}`"
+    session.command(f"CREATE TABLE ${{analytics}}.{staging} AS ${{analytics}}.`{table}`")
+    try:
+        yield staging
+    finally:
+        session.command(f"DROP TABLE IF EXISTS ${{analytics}}.{staging}")
+
+
+def replace_days(
+    session: StoreSession, table: str, select_sql: str, params: dict[str, Any], days: DayRange
+) -> int:
+    """Rewrite the given days of an analytics table with the rows of `select_sql`.
+
+    Rows go to a staging copy of the table first; each day is then swapped in with
+    REPLACE PARTITION (atomic per day), and a day without rows is dropped. The SELECT's
+    columns are matched to the table's by name. Returns the number of rows written.
+    """
+    target = f"`{table}`"
+    columns = ", ".join(f"`{c}`" for c in table_columns(session, table))
+    with staging_copy(session, table) as staging:
+        session.command(
+            f"INSERT INTO ${{analytics}}.{staging} ({columns}) "
+            f"SELECT {columns} FROM ({select_sql})",
+            params,
+        )
+        written = {
+            day: rows
+            for day, rows in session.rows(
+                f"SELECT toDate(created_at), count() FROM ${{analytics}}.{staging} GROUP BY 1"
+            )
+        }
+        for day in days.days:
+            partition = {"partition_id": day.strftime("%Y%m%d")}
+            if day in written:
+                session.command(
+                    f"ALTER TABLE ${{analytics}}.{target} REPLACE PARTITION ID "
+                    f"{{partition_id:String}} FROM ${{analytics}}.{staging}",
+                    partition,
+                )
+            else:
+                session.command(
+                    f"ALTER TABLE ${{analytics}}.{target} "
+                    "DROP PARTITION ID {partition_id:String}",
+                    partition,
+                )
+    return sum(rows for day, rows in written.items() if days.first <= day <= days.last)
+
+
+def replace_table(session: StoreSession, table: str, frame: pd.DataFrame) -> int:
+    """Replace every row of an unpartitioned analytics table with `frame`, atomically."""
+    with staging_copy(session, table) as staging:
+        if not frame.empty:
+            session.insert_df(staging.strip("`"), frame)
+        session.command(
+            f"ALTER TABLE ${{analytics}}.`{table}` REPLACE PARTITION tuple() "
+            f"FROM ${{analytics}}.{staging}"
+        )
+    return len(frame)

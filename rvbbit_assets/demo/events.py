@@ -1,0 +1,521 @@
+"""Log rows of runs, built cell by cell for every run of a cascade at once.
+
+Each row gets an order key (layout.py) and the time gap since the previous row of its run;
+`place_in_time` then sorts the rows per run and turns the gaps into timestamps.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from rvbbit_assets.demo import catalog as cat
+from rvbbit_assets.demo.inputs import InputPool
+from rvbbit_assets.demo.layout import (
+    AGENT,
+    AGENT_TURN_2,
+    CASCADE_ORDER,
+    CELL,
+    CELL_ERROR,
+    COMPLETION_ORDER,
+    EVALUATOR,
+    REFORGE,
+    RETRY,
+    SUB_CASCADE_REF,
+    TAKE,
+    TOOL_CALL,
+    TOOL_RESULT,
+    USER,
+    cell_base_order,
+    cell_slot,
+    take_slot,
+)
+from rvbbit_assets.demo.plan import MICROS
+from rvbbit_assets.demo.runs import UI, Sessions
+
+NODE_TYPES: tuple[str, ...] = (
+    "cascade", "cell", "user", "agent", "tool_call", "tool_result", "sub_cascade_ref",
+    "take_error", "evaluator", "cell_error", "cascade_completed", "cascade_error",
+)
+ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool", "error")
+NODE = {name: code for code, name in enumerate(NODE_TYPES)}
+ROLE = {name: code for code, name in enumerate(ROLES)}
+PHRASE_BIT = 1 << next(i for i, p in enumerate(cat.STYLE_PHRASES) if cat.WINNING_PHRASE in p)
+_PHRASE_BITS = 1 << np.arange(len(cat.STYLE_PHRASES))
+_TOOL_RESULT = '"{\\"results\\": 5, \\"took_ms\\": 412}"'
+_CELL_ERROR = '"ValidationError: the output did not match the cell\'s output_schema"'
+_TAKE_ERROR = '"TimeoutError: the provider did not answer within 60 s"'
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Columns of log rows; integer columns use -1 for NULL, object columns None."""
+
+    sess: np.ndarray  # index into the Sessions the rows belong to
+    order: np.ndarray
+    node: np.ndarray
+    role: np.ndarray
+    cell: np.ndarray  # cell position in its cascade
+    slot: np.ndarray  # trace node of the row (layout.py)
+    parent_slot: np.ndarray
+    take_index: np.ndarray
+    is_winner: np.ndarray
+    reforge_step: np.ndarray
+    winning_take: np.ndarray
+    attempt: np.ndarray
+    turn: np.ndarray
+    mutation: np.ndarray  # index into catalog.MUTATIONS
+    model: np.ndarray  # index into catalog.MODELS
+    tokens_in: np.ndarray
+    tokens_out: np.ndarray
+    gap_us: np.ndarray  # time since the previous row of the run
+    lineage: np.ndarray  # index of the take's record in Takes
+    species: np.ndarray
+    content: np.ndarray
+    tool_calls: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.sess)
+
+    def take(self, index: np.ndarray) -> Rows:
+        return Rows(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+
+_OBJECT_COLUMNS = ("species", "content", "tool_calls")
+_ZERO_DEFAULTS = ("slot", "gap_us")
+
+
+@dataclass(frozen=True)
+class Takes:
+    """One record per take attempt (the future prompt_lineage rows)."""
+
+    sess: np.ndarray
+    cell: np.ndarray
+    take_index: np.ndarray
+    model: np.ndarray
+    score: np.ndarray
+    is_winner: np.ndarray
+    tokens_in: np.ndarray
+    tokens_out: np.ndarray
+    latency_us: np.ndarray
+    phrases: np.ndarray  # bitmask over catalog.STYLE_PHRASES
+    mutation: np.ndarray  # -1 for generation 0
+    parent: np.ndarray  # record index of the take a mutation derives from, -1 for none
+
+    def __len__(self) -> int:
+        return len(self.sess)
+
+    def take(self, index: np.ndarray) -> Takes:
+        return Takes(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+
+@dataclass(frozen=True)
+class Built:
+    rows: Rows
+    takes: Takes
+    child_window_us: np.ndarray  # per run: time its sub-cascade child has, 0 for none
+
+
+@dataclass(frozen=True)
+class _Group:
+    """The runs of one cascade that reach one cell."""
+
+    sess: np.ndarray
+    inputs: np.ndarray
+    in_tokens: np.ndarray
+    factor: np.ndarray
+    species: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.sess)
+
+
+class _Blocks:
+    """Rows are added as blocks of equal-length columns; missing columns mean NULL."""
+
+    def __init__(self) -> None:
+        self._blocks: list[dict[str, np.ndarray]] = []
+
+    def add(self, sess: np.ndarray, order: int, node: str, role: str, **columns: Any) -> None:
+        n = len(sess)
+        if n == 0:
+            return
+        block = {
+            "sess": sess,
+            "order": np.full(n, order),
+            "node": np.full(n, NODE[node]),
+            "role": np.full(n, ROLE[role]),
+        }
+        for name, value in columns.items():
+            block[name] = value if isinstance(value, np.ndarray) else _filled(name, value, n)
+        self._blocks.append(block)
+
+    def rows(self) -> Rows:
+        columns = {}
+        for f in fields(Rows):
+            parts = [
+                b[f.name] if f.name in b else _filled(f.name, _default(f.name), len(b["sess"]))
+                for b in self._blocks
+            ]
+            columns[f.name] = np.concatenate(parts or [_filled(f.name, _default(f.name), 0)])
+        return Rows(**columns)
+
+
+class _TakeParts:
+    def __init__(self) -> None:
+        self.parts: list[Takes] = []
+        self.count = 0
+
+    def add(self, takes: Takes) -> None:
+        self.parts.append(takes)
+        self.count += len(takes)
+
+    def takes(self) -> Takes:
+        if not self.parts:
+            return Takes(**{f.name: np.zeros(0, dtype=np.int64) for f in fields(Takes)})
+        return Takes(
+            **{
+                f.name: np.concatenate([getattr(p, f.name) for p in self.parts])
+                for f in fields(Takes)
+            }
+        )
+
+
+def build_rows(rng: np.random.Generator, sessions: Sessions, pools: list[InputPool]) -> Built:
+    """Every log row of these runs, before timestamps, cuts and the horizon."""
+    blocks, takes = _Blocks(), _TakeParts()
+    child_window = np.zeros(len(sessions), dtype=np.int64)
+    for code in np.unique(sessions.cascade).tolist():
+        cascade, pool = cat.CASCADES[code], pools[code]
+        runs = np.flatnonzero(sessions.cascade == code)
+        blocks.add(runs, CASCADE_ORDER, "cascade", "system")
+        last = len(cascade.cells) - 1
+        stop = np.where(sessions.error_cell[runs] >= 0, sessions.error_cell[runs], last)
+        for position, cell in enumerate(cascade.cells):
+            group = _group(sessions, pool, position, runs[stop >= position])
+            _cell_rows(rng, blocks, sessions, cell, position, group)
+            if cell.takes:
+                phrase_cell = cascade.cascade_id == cat.PHRASE_CASCADE
+                phrase_cell &= cell.name == cat.PHRASE_CELL
+                _take_rows(rng, blocks, takes, cell, position, group, phrase_cell)
+            else:
+                _call_rows(rng, blocks, cell, position, group, child_window)
+            _error_rows(rng, blocks, sessions, cell, position, group)
+        failed = sessions.error_cell[runs] >= 0
+        for node, role, mask in (
+            ("cascade_completed", "system", ~failed),
+            ("cascade_error", "error", failed),
+        ):
+            blocks.add(
+                runs[mask], COMPLETION_ORDER, node, role,
+                gap_us=rng.integers(10_000, 100_000, int(mask.sum())),
+                content=_CELL_ERROR if node == "cascade_error" else '"completed"',
+            )
+    return Built(blocks.rows(), takes.takes(), child_window)
+
+
+def place_in_time(
+    rng: np.random.Generator,
+    rows: Rows,
+    sessions: Sessions,
+    horizon_us: int,
+    span_limit_us: np.ndarray | None = None,
+) -> tuple[Rows, np.ndarray]:
+    """Sort rows per run, turn gaps into timestamps, and keep what exists at the horizon.
+
+    Abandoned runs lose their rows from their cut on; runs marked running are stretched so
+    they end after the horizon; `span_limit_us` squeezes runs (sub-cascades) into a window.
+    """
+    rows = rows.take(np.flatnonzero(rows.order < sessions.cut_order[rows.sess]))
+    if not len(rows):
+        return rows, np.zeros(0, dtype=np.int64)
+    rows = rows.take(np.lexsort((rows.order, rows.sess)))
+    first = np.flatnonzero(np.r_[True, rows.sess[1:] != rows.sess[:-1]])
+    last = np.r_[first[1:] - 1, len(rows) - 1]
+    total = np.cumsum(rows.gap_us)
+    offset = total - np.repeat(total[first], np.diff(np.r_[first, len(rows)]))
+    span = np.ones(len(sessions), dtype=np.int64)
+    span[rows.sess[last]] = np.maximum(offset[last], 1)
+    scale = np.ones(len(sessions))
+    if span_limit_us is not None:
+        scale = np.minimum(1.0, span_limit_us / span)
+    running = np.flatnonzero(sessions.running)
+    overshoot = rng.integers(2 * 60 * MICROS, 30 * 60 * MICROS, len(running))
+    target = horizon_us - sessions.start_us[running] + overshoot
+    scale[running] = np.maximum(1.0, target / span[running])
+    timestamp = sessions.start_us[rows.sess] + (offset * scale[rows.sess]).astype(np.int64)
+    present = np.flatnonzero(timestamp <= horizon_us)
+    return rows.take(present), timestamp[present]
+
+
+def _group(sessions: Sessions, pool: InputPool, position: int, runs: np.ndarray) -> _Group:
+    inputs = sessions.input[runs]
+    return _Group(
+        sess=runs,
+        inputs=inputs,
+        in_tokens=pool.tokens[inputs],
+        factor=sessions.token_factor[runs],
+        species=pool.species[position, inputs],
+    )
+
+
+def _cell_rows(
+    rng: np.random.Generator,
+    blocks: _Blocks,
+    sessions: Sessions,
+    cell: cat.Cell,
+    position: int,
+    group: _Group,
+) -> None:
+    base = cell_base_order(position)
+    n = len(group)
+    blocks.add(
+        group.sess, base + CELL, "cell", "system",
+        cell=position, slot=cell_slot(position), parent_slot=0, species=group.species,
+        gap_us=rng.integers(20_000, 200_000, n),
+    )
+    if position == 0:
+        ui = group.sess[sessions.origin[group.sess] == UI]
+        blocks.add(
+            ui, base + USER, "user", "user",
+            cell=position, slot=cell_slot(position), parent_slot=0,
+            content=cat.UI_USER_MESSAGE, gap_us=rng.integers(1_000, 20_000, len(ui)),
+        )
+
+
+def _call_rows(
+    rng: np.random.Generator,
+    blocks: _Blocks,
+    cell: cat.Cell,
+    position: int,
+    group: _Group,
+    child_window: np.ndarray,
+) -> None:
+    """A single LLM call, maybe a tool round trip or a sub-cascade, maybe reforge steps."""
+    base, n = cell_base_order(position), len(group)
+    common = {"cell": position, "slot": cell_slot(position), "parent_slot": 0}
+    model = _models(rng, cell, n)
+    tokens_in = _prompt_tokens(rng, cell, group.in_tokens, group.factor)
+    tokens_out, latency = _completion(rng, cell, model, tokens_in, group.factor)
+    blocks.add(
+        group.sess, base + AGENT, "agent", "assistant", **common,
+        species=group.species, model=model, tokens_in=tokens_in, tokens_out=tokens_out,
+        gap_us=latency, turn=1, attempt=1, content=_responses(rng, cell, n),
+    )
+    tool = rng.random(n) < cell.tool_rate
+    sub = rng.random(n) < cell.sub_rate
+    if cell.tool:
+        call = {"id": "call_1", "type": "function", "function": {"name": cell.tool}}
+        blocks.add(
+            group.sess[tool], base + TOOL_CALL, "tool_call", "tool", **common,
+            tool_calls=json.dumps([call]), gap_us=rng.integers(5_000, 50_000, int(tool.sum())),
+        )
+        blocks.add(
+            group.sess[tool], base + TOOL_RESULT, "tool_result", "tool", **common,
+            content=_TOOL_RESULT, gap_us=rng.integers(200_000, 4 * MICROS, int(tool.sum())),
+        )
+    window = np.where(sub, rng.integers(5 * MICROS, 60 * MICROS, n), 0)
+    child_window[group.sess[sub]] = window[sub]
+    blocks.add(
+        group.sess[sub], base + SUB_CASCADE_REF, "sub_cascade_ref", "system", **common,
+        content=json.dumps(cell.sub_cascade), gap_us=rng.integers(5_000, 30_000, int(sub.sum())),
+    )
+    second = tool | sub
+    # The second turn reads the conversation so far plus what the tool or child returned.
+    returned = np.where(tool, rng.integers(300, 1_500, n), 0) + np.where(sub, 200, 0)
+    returned = returned * group.factor
+    tokens_in_2 = (tokens_in + tokens_out + returned).astype(np.int64)[second]
+    tokens_out_2, latency_2 = _completion(
+        rng, cell, model[second], tokens_in_2, group.factor[second]
+    )
+    blocks.add(
+        group.sess[second], base + AGENT_TURN_2, "agent", "assistant", **common,
+        species=group.species[second], model=model[second], tokens_in=tokens_in_2,
+        tokens_out=tokens_out_2, gap_us=latency_2 + window[second], turn=2, attempt=1,
+        content=_responses(rng, cell, int(second.sum())),
+    )
+    _reforge_rows(rng, blocks, cell, position, group, model, tokens_out)
+
+
+def _reforge_rows(
+    rng: np.random.Generator,
+    blocks: _Blocks,
+    cell: cat.Cell,
+    position: int,
+    group: _Group,
+    model: np.ndarray,
+    tokens_out: np.ndarray,
+) -> None:
+    """Reforge refines the answer over steps, each reading the previous one."""
+    refined = rng.random(len(group)) < cell.reforge_rate
+    sess, factor, previous = group.sess[refined], group.factor[refined], tokens_out[refined]
+    for step in range(1, cell.reforge_steps + 1):
+        tokens_in = (cell.prompt_tokens * factor).astype(np.int64) + previous
+        previous, latency = _completion(rng, cell, model[refined], tokens_in, factor)
+        blocks.add(
+            sess, cell_base_order(position) + REFORGE + step, "agent", "assistant",
+            cell=position, slot=cell_slot(position), parent_slot=0,
+            species=group.species[refined], model=model[refined], tokens_in=tokens_in,
+            tokens_out=previous, gap_us=latency, reforge_step=step, attempt=1,
+            content=_responses(rng, cell, len(sess)),
+        )
+
+
+def _take_rows(
+    rng: np.random.Generator,
+    blocks: _Blocks,
+    takes: _TakeParts,
+    cell: cat.Cell,
+    position: int,
+    group: _Group,
+    phrase_cell: bool,
+) -> None:
+    """Parallel takes, an evaluator picking exactly one winner, and their records."""
+    m, n = len(group), cell.takes
+    model = _take_models(rng, cell, m)
+    factor = group.factor[:, None]
+    tokens_in = _prompt_tokens(rng, cell, np.repeat(group.in_tokens[:, None], n, axis=1), factor)
+    tokens_out, latency = _completion(rng, cell, model, tokens_in, factor)
+    failed = rng.random((m, n)) < cat.TAKE_ERROR_RATE
+    failed[:, 0] = False  # one take always answers, so every set has a winner
+    phrases = (rng.random((m, n, len(cat.STYLE_PHRASES))) < cat.STYLE_PHRASE_RATE) @ _PHRASE_BITS
+    mutation = rng.integers(len(cat.MUTATIONS), size=m)
+    mutation[rng.random(m) >= cat.MUTATION_RATE] = -1
+    mutated = mutation >= 0
+    phrases[mutated, n - 1] = phrases[mutated, 0]  # a mutation rewrites take 0's prompt
+    score = cat.QUALITY[model] + rng.normal(0.0, 0.08, (m, n))
+    if phrase_cell:
+        planted = (group.inputs == cat.PLANTED_INPUT_RANK)[:, None] & ((phrases & PHRASE_BIT) > 0)
+        score += cat.PHRASE_SCORE_BONUS * planted
+    winner = np.argmax(np.where(failed, -np.inf, score), axis=1)
+    is_winner = winner[:, None] == np.arange(n)[None, :]
+    take_mutation = np.full((m, n), -1)
+    take_mutation[:, n - 1] = mutation
+    first = takes.count
+    record = first + np.arange(m * n).reshape(m, n)
+    parent = np.full((m, n), -1)
+    parent[mutated, n - 1] = record[mutated, 0]
+    takes.add(
+        Takes(
+            sess=np.repeat(group.sess, n), cell=np.full(m * n, position),
+            take_index=np.tile(np.arange(n), m), model=model.ravel(),
+            score=np.clip(score, 0.0, 1.0).ravel(), is_winner=is_winner.ravel(),
+            tokens_in=tokens_in.ravel(), tokens_out=tokens_out.ravel(),
+            latency_us=latency.ravel(), phrases=phrases.ravel(), mutation=take_mutation.ravel(),
+            parent=parent.ravel(),
+        )
+    )
+    base = cell_base_order(position)
+    for i in range(n):
+        common = {
+            "cell": position, "slot": take_slot(position, i), "parent_slot": cell_slot(position),
+            "take_index": i, "gap_us": latency[:, i] // n,  # takes run in parallel
+        }
+        ok = ~failed[:, i]
+        blocks.add(
+            group.sess[ok], base + TAKE + i, "agent", "assistant",
+            **{k: v[ok] if isinstance(v, np.ndarray) else v for k, v in common.items()},
+            species=group.species[ok], model=model[ok, i], tokens_in=tokens_in[ok, i],
+            tokens_out=tokens_out[ok, i], is_winner=is_winner[ok, i], attempt=1,
+            mutation=take_mutation[ok, i], lineage=record[ok, i],
+            content=_responses(rng, cell, int(ok.sum())),
+        )
+        blocks.add(
+            group.sess[~ok], base + TAKE + i, "take_error", "error",
+            **{k: v[~ok] if isinstance(v, np.ndarray) else v for k, v in common.items()},
+            content=_TAKE_ERROR,
+        )
+    blocks.add(
+        group.sess, base + EVALUATOR, "evaluator", "system",
+        cell=position, slot=cell_slot(position), parent_slot=0, winning_take=winner,
+        gap_us=rng.integers(300_000, 1_500_000, m),
+        content=np.char.add('"winner: take ', winner.astype(str)).astype(object) + '"',
+    )
+
+
+def _error_rows(
+    rng: np.random.Generator,
+    blocks: _Blocks,
+    sessions: Sessions,
+    cell: cat.Cell,
+    position: int,
+    group: _Group,
+) -> None:
+    """A failing cell logs cell_error; a recovered one then retries (attempt 2)."""
+    base = cell_base_order(position)
+    common = {"cell": position, "slot": cell_slot(position), "parent_slot": 0}
+    failing = (sessions.error_cell[group.sess] == position) | (
+        sessions.recovered_cell[group.sess] == position
+    )
+    blocks.add(
+        group.sess[failing], base + CELL_ERROR, "cell_error", "error", **common,
+        content=_CELL_ERROR, gap_us=rng.integers(1_000, 50_000, int(failing.sum())),
+    )
+    retry = sessions.recovered_cell[group.sess] == position
+    count = int(retry.sum())
+    model = _models(rng, cell, count)
+    tokens_in = _prompt_tokens(rng, cell, group.in_tokens[retry], group.factor[retry])
+    tokens_out, latency = _completion(rng, cell, model, tokens_in, group.factor[retry])
+    blocks.add(
+        group.sess[retry], base + RETRY, "agent", "assistant", **common,
+        species=group.species[retry], model=model, tokens_in=tokens_in, tokens_out=tokens_out,
+        gap_us=latency, attempt=2, turn=1, content=_responses(rng, cell, count),
+    )
+
+
+def _models(rng: np.random.Generator, cell: cat.Cell, n: int) -> np.ndarray:
+    codes = np.array([cat.MODEL_CODE[m] for m in cell.models])
+    return codes[rng.choice(len(codes), size=n, p=cell.model_probabilities())]
+
+
+def _take_models(rng: np.random.Generator, cell: cat.Cell, m: int) -> np.ndarray:
+    """(runs, takes) model codes; a permuting cell runs each of its models once per set."""
+    codes = np.array([cat.MODEL_CODE[name] for name in cell.models])
+    if cell.permute_take_models:
+        return codes[np.argsort(rng.random((m, cell.takes)), axis=1)]
+    return codes[rng.choice(len(codes), size=(m, cell.takes), p=cell.model_probabilities())]
+
+
+def _prompt_tokens(
+    rng: np.random.Generator, cell: cat.Cell, in_tokens: np.ndarray, factor: np.ndarray
+) -> np.ndarray:
+    """The rendered prompt: template plus the cell's share of the input; grows with input."""
+    base = cell.prompt_tokens + in_tokens * cell.input_share
+    base = base * rng.lognormal(0, 0.08, in_tokens.shape)
+    return np.maximum(1, np.rint(base * factor)).astype(np.int64)
+
+
+def _completion(
+    rng: np.random.Generator,
+    cell: cat.Cell,
+    model: np.ndarray,
+    tokens_in: np.ndarray,
+    factor: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Completion tokens and the call's latency (µs), mostly set by the output length."""
+    shape = tokens_in.shape
+    longer = 1 + 0.1 * np.log1p(tokens_in / factor / 500)  # longer inputs, longer answers
+    tokens_out = np.maximum(
+        1, np.rint(cell.output_tokens * rng.lognormal(0, 0.3, shape) * longer * factor)
+    ).astype(np.int64)
+    seconds = 0.35 + tokens_out * cat.SECONDS_PER_TOKEN[model] + tokens_in * 2e-5
+    return tokens_out, (seconds * rng.lognormal(0, 0.2, shape) * MICROS).astype(np.int64)
+
+
+def _responses(rng: np.random.Generator, cell: cat.Cell, n: int) -> np.ndarray:
+    return np.array(cell.responses, dtype=object)[rng.integers(len(cell.responses), size=n)]
+
+
+def _default(name: str) -> int | None:
+    if name in _OBJECT_COLUMNS:
+        return None
+    return 0 if name in _ZERO_DEFAULTS else -1
+
+
+def _filled(name: str, value: Any, n: int) -> np.ndarray:
+    if name in _OBJECT_COLUMNS:
+        return np.full(n, value, dtype=object)
+    return np.full(n, value, dtype=np.int64)

@@ -1,0 +1,158 @@
+-- RVBBIT's own tables, column for column as the runner creates them
+-- (shared/spec/rvbbit-source-facts.md). Created only by `init --with-source`, for the
+-- embedded store and demo data; the pipeline never writes or alters them.
+
+CREATE DATABASE IF NOT EXISTS ${source};
+
+CREATE TABLE IF NOT EXISTS ${source}.unified_logs
+(
+    message_id UUID DEFAULT generateUUIDv4(),
+    timestamp DateTime64(6) DEFAULT now64(6),
+    timestamp_iso String,
+    session_id String,
+    trace_id String,
+    parent_id Nullable(String),
+    parent_session_id Nullable(String),
+    parent_message_id Nullable(String),
+    caller_id String DEFAULT '',
+    invocation_metadata_json String DEFAULT '{}' CODEC(ZSTD(3)),
+    is_sql_udf Bool DEFAULT false,
+    udf_type LowCardinality(Nullable(String)),
+    cache_hit Bool DEFAULT false,
+    input_hash Nullable(String),
+    source_column_name Nullable(String),
+    source_table_name Nullable(String),
+    source_row_index Nullable(Int64),
+    node_type LowCardinality(String),
+    role LowCardinality(String),
+    depth UInt8 DEFAULT 0,
+    semantic_actor LowCardinality(Nullable(String)),
+    semantic_purpose LowCardinality(Nullable(String)),
+    take_index Nullable(Int32),
+    is_winner Nullable(Bool),
+    reforge_step Nullable(Int32),
+    winning_take_index Nullable(Int32),
+    attempt_number Nullable(Int32),
+    turn_number Nullable(Int32),
+    mutation_applied Nullable(String),
+    mutation_template Nullable(String),
+    mutation_type LowCardinality(Nullable(String)),
+    cascade_id Nullable(String),
+    cascade_file Nullable(String),
+    cascade_json Nullable(String) CODEC(ZSTD(3)),
+    cell_name Nullable(String),
+    cell_json Nullable(String) CODEC(ZSTD(3)),
+    species_hash Nullable(String),
+    model Nullable(String),
+    model_requested Nullable(String),
+    request_id Nullable(String),
+    provider LowCardinality(Nullable(String)),
+    duration_ms Nullable(Float64),
+    tokens_in Nullable(Int32),
+    tokens_out Nullable(Int32),
+    total_tokens Nullable(Int32),
+    cost Nullable(Float64),
+    reasoning_enabled Nullable(Bool),
+    reasoning_effort LowCardinality(Nullable(String)),
+    reasoning_max_tokens Nullable(Int32),
+    tokens_reasoning Nullable(Int32),
+    budget_strategy LowCardinality(Nullable(String)),
+    budget_tokens_before Nullable(Int32),
+    budget_tokens_after Nullable(Int32),
+    budget_tokens_limit Nullable(Int32),
+    budget_tokens_pruned Nullable(Int32),
+    budget_percentage Nullable(Float32),
+    content_json Nullable(String),
+    tool_calls_json Nullable(String),
+    images_json Nullable(String),
+    videos_json Nullable(String),
+    audio_json Nullable(String),
+    mermaid_content Nullable(String),
+    content_hash Nullable(String),
+    metadata_json Nullable(String),
+    callout_name Nullable(String),
+    full_request_json Nullable(String) CODEC(ZSTD(3)),
+    full_response_json Nullable(String) CODEC(ZSTD(3)),
+    has_images Bool DEFAULT false,
+    has_base64 Bool DEFAULT false,
+    has_base64_stripped Bool DEFAULT false,
+    has_videos Bool DEFAULT false,
+    has_audio Bool DEFAULT false,
+    is_callout Bool DEFAULT false,
+    context_hashes Array(String) DEFAULT [],
+    estimated_tokens Nullable(Int32),
+    content_embedding Array(Float32) DEFAULT [],
+    request_embedding Array(Float32) DEFAULT [],
+    embedding_model LowCardinality(Nullable(String)),
+    embedding_dim Nullable(UInt16),
+    genus_hash Nullable(String),
+
+    INDEX idx_session_id session_id TYPE bloom_filter GRANULARITY 1,
+    INDEX idx_caller_id caller_id TYPE bloom_filter GRANULARITY 1,
+    INDEX idx_cascade_id cascade_id TYPE bloom_filter GRANULARITY 1,
+    INDEX idx_cell_name cell_name TYPE bloom_filter GRANULARITY 1,
+    INDEX idx_species_hash species_hash TYPE bloom_filter GRANULARITY 1,
+    INDEX idx_trace_id trace_id TYPE bloom_filter GRANULARITY 1,
+    INDEX idx_node_type node_type TYPE set(0) GRANULARITY 1,
+    INDEX idx_role role TYPE set(0) GRANULARITY 1,
+    INDEX idx_is_winner is_winner TYPE set(0) GRANULARITY 1,
+    INDEX idx_cost cost TYPE minmax GRANULARITY 1,
+    INDEX idx_timestamp timestamp TYPE minmax GRANULARITY 1
+)
+ENGINE = MergeTree()
+PARTITION BY toYYYYMM(timestamp)
+ORDER BY (session_id, timestamp, trace_id)
+TTL toDateTime(timestamp) + INTERVAL 1 YEAR;
+
+CREATE TABLE IF NOT EXISTS ${source}.cascade_sessions
+(
+    session_id String,
+    cascade_id String,
+    cascade_definition String,
+    input_data String,
+    config_path String,
+    created_at DateTime DEFAULT now(),
+    parent_session_id String,
+    depth UInt8 DEFAULT 0,
+    caller_id String DEFAULT '',
+    invocation_metadata_json String DEFAULT '{}' CODEC(ZSTD(3)),
+    genus_hash String DEFAULT '',
+    output String DEFAULT '' CODEC(ZSTD(3))
+)
+ENGINE = MergeTree()
+ORDER BY (cascade_id, created_at);
+
+CREATE TABLE IF NOT EXISTS ${source}.prompt_lineage
+(
+    lineage_id UUID DEFAULT generateUUIDv4(),
+    session_id String,
+    cascade_id String,
+    cell_name String,
+    trace_id String,
+    species_hash String,
+    take_index Int32,
+    generation Int32 DEFAULT 0,
+    parent_lineage_id Nullable(UUID),
+    mutation_type LowCardinality(Nullable(String)),
+    mutation_template Nullable(String),
+    full_prompt_text String,
+    prompt_hash String,
+    prompt_embedding Array(Float32),
+    embedding_model LowCardinality(Nullable(String)),
+    embedding_dim Nullable(UInt16),
+    bigrams Array(String),
+    trigrams Array(String),
+    quadgrams Array(String),
+    fingerprint Array(String),
+    is_winner Bool DEFAULT false,
+    evaluator_score Nullable(Float32),
+    cost Nullable(Float64),
+    duration_ms Nullable(Float64),
+    tokens_in Nullable(Int32),
+    tokens_out Nullable(Int32),
+    model LowCardinality(Nullable(String)),
+    created_at DateTime64(3) DEFAULT now64(3)
+)
+ENGINE = MergeTree()
+PARTITION BY toYYYYMM(created_at)
+ORDER BY (species_hash, cascade_id, cell_name, created_at);

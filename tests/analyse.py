@@ -1,0 +1,47 @@
+"""Run the real pipeline for tests: Dagster materializations on a temporary instance."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pandas as pd
+from dagster import DagsterInstance
+
+from rvbbit_assets.materialize import materialize_days
+from rvbbit_assets.store import ClickHouseStore
+
+# Recent days: unified_logs has RVBBIT's one-year TTL.
+BASE_DAY = datetime.now(UTC).date() - timedelta(days=20)
+
+
+def day(offset: int) -> date:
+    return BASE_DAY + timedelta(days=offset)
+
+
+def at(offset_days: int, hour: int = 10, minute: int = 0, second: int = 0) -> datetime:
+    return datetime.combine(day(offset_days), datetime.min.time()).replace(
+        hour=hour, minute=minute, second=second
+    )
+
+
+def analyse(store: ClickHouseStore, first: date, last: date | None = None) -> None:
+    outcome = materialize_days(first, last or first, store=store,
+                               instance=DagsterInstance.ephemeral())
+    assert outcome.success, outcome.summary()
+
+
+def table(store: ClickHouseStore, name: str, exclude: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A whole analytics table in a stable order, for exact comparisons."""
+    with store.session("test read") as session:
+        frame = session.df(f"SELECT * FROM ${{analytics}}.`{name}` ORDER BY session_id")
+    return frame.drop(columns=list(exclude)).reset_index(drop=True)
+
+
+def row(store: ClickHouseStore, name: str, session_id: str) -> dict:
+    with store.session("test read") as session:
+        frame = session.df(
+            f"SELECT * FROM ${{analytics}}.`{name}` WHERE session_id = {{sid:String}}",
+            {"sid": session_id},
+        )
+    assert len(frame) == 1, f"{name} has {len(frame)} rows for {session_id!r}"
+    return frame.iloc[0].to_dict()

@@ -1,0 +1,96 @@
+"""`dagster dev` (webserver + daemon) analyses new runs with nobody launching anything."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from analyse import row
+from runs import Run, llm, write_runs
+
+from rvbbit_assets.day_partitions import utc_now
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _analysed(store, session_id):
+    with store.session("e2e poll", timeout=30) as session:
+        rows = session.rows(
+            "SELECT total_cost FROM ${analytics}.cascade_analytics WHERE session_id = {s:String}",
+            {"s": session_id},
+        )
+    return rows[0][0] if rows else None
+
+
+@pytest.fixture
+def dagster_dev(store, tmp_path):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "RVBBIT_SOURCE_DATABASE": store.source_database,
+        "RVBBIT_ANALYTICS_DATABASE": store.analytics_database,
+        "RVBBIT_SENSOR_SETTLE_SECONDS": "2",
+    }
+    log = (tmp_path / "dagster.log").open("w")
+    process = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "dagster"), "dev", "-w", "workspace.yaml",
+         "-p", str(_free_port())],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+def test_new_runs_and_late_costs_are_analysed_by_the_sensor(store, dagster_dev):
+    now = utc_now()
+    landed = time.monotonic()
+    with store.session("e2e data") as session:
+        write_runs(session, [Run("e2e-1", "c", now.replace(microsecond=0), [llm(0.25)]),
+                             Run("e2e-2", "c", now.replace(microsecond=0) - timedelta(minutes=5),
+                                 [llm(None), llm(0.5, at=2)])])
+    first_cost = _wait_for(lambda: _analysed(store, "e2e-1"), 240, "the first analytics row")
+    print(f"run landed -> analytics row: {time.monotonic() - landed:.1f}s")
+    assert first_cost == pytest.approx(0.25)
+    assert row(store, "cascade_analytics", "e2e-2")["total_cost"] == pytest.approx(0.5)
+
+    with store.session("late cost") as session:
+        session.command(
+            "ALTER TABLE ${source}.unified_logs UPDATE cost = 0.125"
+            " WHERE session_id = 'e2e-2' AND role = 'assistant' AND cost IS NULL"
+            " SETTINGS mutations_sync = 2"
+        )
+    _wait_for(lambda: (_analysed(store, "e2e-2") or 0) > 0.6, 240, "the late cost")
+    assert _analysed(store, "e2e-2") == pytest.approx(0.625)

@@ -1,0 +1,148 @@
+"""The new_cascade_sessions sensor on a real Dagster instance and a real store."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from analyse import analyse, at, day, row
+from dagster import DagsterInstance, SensorResult, build_sensor_context
+from runs import Run, llm, write_runs
+
+from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, utc_now
+from rvbbit_assets.sensors.new_cascade_sessions import new_cascade_sessions
+from rvbbit_assets.store import embedded_path
+
+
+@pytest.fixture(autouse=True)
+def no_settle_delay(monkeypatch):
+    monkeypatch.setenv("RVBBIT_SENSOR_SETTLE_SECONDS", "0")
+
+
+@pytest.fixture
+def instance():
+    with DagsterInstance.ephemeral() as instance:
+        yield instance
+
+
+def tick(store, instance, cursor):
+    context = build_sensor_context(instance=instance, cursor=cursor, resources={"store": store})
+    result = new_cascade_sessions(context)
+    assert isinstance(result, SensorResult)
+    return result
+
+
+def requested_range(result):
+    assert len(result.run_requests) == 1, result.skip_reason
+    tags = result.run_requests[0].tags
+    return tags[RANGE_START_TAG], tags[RANGE_END_TAG]
+
+
+def today():
+    return utc_now().date().isoformat()
+
+
+def _write(store, runs):
+    with store.session("test data") as session:
+        write_runs(session, runs)
+
+
+def test_first_tick_requests_unanalysed_days_then_skips(store, instance):
+    _write(store, [Run("a", "c", at(0), [llm(0.1)]), Run("b", "c", at(2), [llm(0.1)])])
+    first = tick(store, instance, None)
+    assert requested_range(first) == (day(0).isoformat(), today())
+    analyse(store, day(0), day(2))
+    # a restarted sensor starts from the stored cursor string and finds nothing new
+    again = tick(store, instance, first.cursor)
+    assert not again.run_requests
+    assert "no new finished runs" in again.skip_reason.skip_message
+    assert again.cursor == first.cursor
+
+
+def test_new_late_and_out_of_order_runs_are_requested_with_new_keys(store, instance):
+    _write(store, [Run("a", "c", at(5), [llm(0.1)])])
+    cursor = tick(store, instance, None).cursor
+    analyse(store, day(5))
+    assert not tick(store, instance, cursor).run_requests
+
+    # a run that started ten days before its completion row was inserted
+    _write(store, [Run("late", "c", at(1), [llm(0.2)])])
+    late = tick(store, instance, cursor)
+    assert requested_range(late) == (day(1).isoformat(), today())
+
+    # rows inserted out of order, older than everything seen: still found, with a new key
+    _write(store, [Run("older", "c", at(0), [llm(0.3)])])
+    older = tick(store, instance, late.cursor)
+    assert requested_range(older) == (day(0).isoformat(), today())
+    assert older.run_requests[0].run_key != late.run_requests[0].run_key
+
+
+def test_duplicate_completion_rows_do_not_duplicate_analytics(store, instance):
+    run = Run("dup", "c", at(3), [llm(0.1)])
+    _write(store, [run])
+    cursor = tick(store, instance, None).cursor
+    analyse(store, day(3))
+    with store.session("test data") as session:  # the completion row logged a second time
+        session.command(
+            "INSERT INTO ${source}.unified_logs (session_id, timestamp, node_type, role)"
+            " SELECT session_id, timestamp, node_type, role FROM ${source}.unified_logs"
+            " WHERE session_id = 'dup' AND node_type = 'cascade_completed'"
+        )
+    result = tick(store, instance, cursor)
+    assert requested_range(result)[0] == day(3).isoformat()
+    analyse(store, day(3))
+    assert row(store, "cascade_analytics", "dup")["message_count"] == 3
+
+
+def test_late_cost_update_re_requests_a_recent_day(store, instance):
+    _write(store, [Run("costly", "c", at(20, 0), [llm(None), llm(0.1, at=2)])])
+    first = tick(store, instance, None)
+    cursor = first.cursor
+    analyse(store, day(20))
+    assert row(store, "session_facts", "costly")["null_cost_rows"] == 1
+    assert not tick(store, instance, cursor).run_requests
+    with store.session("late cost") as session:
+        session.command(
+            "ALTER TABLE ${source}.unified_logs UPDATE cost = 0.5"
+            " WHERE session_id = 'costly' AND role = 'assistant' AND cost IS NULL"
+            " SETTINGS mutations_sync = 2"
+        )
+    result = tick(store, instance, cursor)
+    assert requested_range(result) == (day(20).isoformat(), today())
+    # same day, same watermarks: only the changed rows tell the keys apart
+    assert result.run_requests[0].run_key != first.run_requests[0].run_key
+    analyse(store, day(20))
+    assert row(store, "cascade_analytics", "costly")["total_cost"] == pytest.approx(0.6)
+
+
+def test_abandoned_runs_are_requested_after_the_timeout(store, instance, monkeypatch):
+    cursor = tick(store, instance, None).cursor
+    monkeypatch.setenv("RVBBIT_ABANDONED_AFTER_HOURS", str(1 / 3600))
+    _write(store, [Run("silent", "c", at(4), [llm(0.1)], completion=None)])
+    time.sleep(2.1)
+    result = tick(store, instance, cursor)
+    assert requested_range(result)[0] == day(4).isoformat()
+
+
+def test_busy_store_skips_the_tick_with_a_reason(store, instance):
+    lock_path = embedded_path(os.environ["RVBBIT_CLICKHOUSE_URL"]) + ".lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, sys, time\n"
+         f"fd = os.open({lock_path!r}, os.O_RDWR)\n"
+         "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+         "os.ftruncate(fd, 0); os.pwrite(fd, b'pid %d (test holder)' % os.getpid(), 0)\n"
+         "print('held', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = tick(store, instance, None)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not result.run_requests
+    assert "store busy" in result.skip_reason.skip_message
+    assert "test holder" in result.skip_reason.skip_message
+    assert result.cursor is None  # nothing consumed: the next tick starts where this one did

@@ -1,0 +1,183 @@
+"""The store (embedded lock, secrets) and the schema migrations, on real chDB."""
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import time
+import traceback
+from pathlib import Path
+
+import pytest
+
+from rvbbit_assets.cli import main
+from rvbbit_assets.schema import apply_migrations, migrations
+from rvbbit_assets.store import ClickHouseStore, StoreBusyError, StoreError, embedded_path
+
+FACTS = Path(__file__).resolve().parents[2] / "shared" / "spec" / "rvbbit-source-facts.md"
+ANALYTICS_TABLES = {"cascade_analytics", "session_facts", "input_complexity", "input_clusters",
+                    "baselines", "anomaly_scores", "regression_flags", "schema_migrations"}
+
+
+def _columns(store, database_attr, table):
+    with store.session("test read") as session:
+        return session.rows(
+            "SELECT name, type FROM system.columns WHERE database = {db:String}"
+            " AND table = {t:String} ORDER BY position",
+            {"db": getattr(session, database_attr), "t": table},
+        )
+
+
+def _split_top_level(text):
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    return [p for p in [*parts, current.strip()] if p]
+
+
+def _clean_type(raw):
+    raw = re.sub(r"\s+\((added later[^)]*|'' for a top-level run|the run's input, JSON text)\)",
+                 "", raw)
+    return re.split(r"\s+(DEFAULT|CODEC)\b", raw.strip())[0].strip()
+
+
+def facts_columns():
+    """Each source table's (name, type) list as the RVBBIT source-facts file states it."""
+    text = FACTS.read_text()
+    tables = {}
+    for table in ("unified_logs", "cascade_sessions"):
+        section = text.split(f"## {table}")[1].split("\n## ")[0]
+        columns = []
+        for line in section.splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) != 2 or cells[0] in ("column", "---") or set(cells[0]) <= {"-"}:
+                continue
+            for name in cells[0].split(","):
+                columns.append((name.strip(), _clean_type(cells[1])))
+        tables[table] = columns
+    prose = text.split("## prompt_lineage")[1].split("\n\n")[1]
+    columns = []
+    for item in _split_top_level(" ".join(prose.split())):
+        names, rest = item.split(" ", 1)
+        columns += [(name, _clean_type(rest)) for name in names.split("/")]
+    tables["prompt_lineage"] = columns
+    return tables
+
+
+@pytest.mark.skipif(not FACTS.exists(), reason="shared/spec is not beside the checkout")
+def test_source_tables_match_the_rvbbit_facts_exactly(store):
+    expected = facts_columns()
+    assert len(expected["unified_logs"]) == 80
+    for table, columns in expected.items():
+        assert _columns(store, "source_database", table) == columns, table
+
+
+def test_init_creates_every_table_and_is_idempotent(store, monkeypatch, capsys):
+    monkeypatch.setenv("RVBBIT_SOURCE_DATABASE", store.source_database + "_cli")
+    monkeypatch.setenv("RVBBIT_ANALYTICS_DATABASE", store.analytics_database + "_cli")
+    assert main(["init", "--with-source"]) == 0
+    assert "applied source/0001" in capsys.readouterr().out
+    cli_store = ClickHouseStore()
+    with cli_store.session("test read") as session:
+        tables = lambda db: {r[0] for r in session.rows(  # noqa: E731
+            "SELECT name FROM system.tables WHERE database = {db:String}", {"db": db})}
+        assert tables(session.analytics_database) == ANALYTICS_TABLES
+        assert tables(session.source_database) == {"unified_logs", "cascade_sessions",
+                                                   "prompt_lineage"}
+        before = session.rows("SELECT * FROM ${analytics}.schema_migrations ORDER BY version")
+    assert main(["init", "--with-source"]) == 0
+    assert "schema up to date" in capsys.readouterr().out
+    with cli_store.session("test read") as session:
+        after = session.rows("SELECT * FROM ${analytics}.schema_migrations ORDER BY version")
+        session.command("DROP DATABASE ${source}")
+        session.command("DROP DATABASE ${analytics}")
+    assert after == before
+    assert {m.version for m in migrations("analytics")} <= {row[1] for row in after}
+
+
+def test_a_new_migration_applies_alone(store, tmp_path, monkeypatch):
+    import rvbbit_assets.schema as schema
+
+    (tmp_path / "analytics").mkdir()
+    for migration in migrations("analytics"):
+        (tmp_path / "analytics" / migration.path.name).write_text(migration.text)
+    (tmp_path / "analytics" / "9999_extra.sql").write_text(
+        "CREATE TABLE ${analytics}.extra (x UInt8) ENGINE = MergeTree ORDER BY x;\n")
+    monkeypatch.setattr(schema, "SCHEMA_DIR", tmp_path)
+    with store.session("test") as session:
+        assert apply_migrations(session) == ["analytics/9999_extra"]
+        assert apply_migrations(session) == []
+
+
+def test_cascade_analytics_has_the_design_skip_indexes(store):
+    with store.session("test read") as session:
+        indexes = dict(session.rows(
+            "SELECT name, type_full FROM system.data_skipping_indices"
+            " WHERE database = {db:String} AND table = 'cascade_analytics'",
+            {"db": session.analytics_database}))
+    assert indexes == {"idx_species": "bloom_filter", "idx_input_category": "set(0)",
+                       "idx_outlier": "set(0)", "idx_regression": "set(0)"}
+
+
+HOLD_SCRIPT = textwrap.dedent("""
+    import sys, time
+    from rvbbit_assets.store import ClickHouseStore
+    started = time.monotonic()
+    with ClickHouseStore().session(sys.argv[1]) as session:
+        waited = time.monotonic() - started
+        print("holding", flush=True)
+        assert session.scalar("SELECT 41 + 1") == 42
+        time.sleep(float(sys.argv[2]))
+    print(f"waited {waited:.2f}", flush=True)
+""")
+
+
+def _holder(name, seconds):
+    return subprocess.Popen([sys.executable, "-c", HOLD_SCRIPT, name, str(seconds)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_processes_take_turns_on_the_embedded_store():
+    first = _holder("first holder", 2)
+    assert first.stdout.readline().strip() == "holding"
+    second = _holder("second holder", 0)
+    out_first, _ = first.communicate(timeout=60)
+    out_second, err_second = second.communicate(timeout=60)
+    assert first.returncode == 0 and second.returncode == 0, err_second
+    assert float(out_second.split("waited ")[1]) > 1.0  # it waited for the first one
+
+
+def test_waiting_past_the_timeout_names_the_store_and_both_processes():
+    holder = _holder("long holder", 20)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        started = time.monotonic()
+        with pytest.raises(StoreBusyError) as caught, ClickHouseStore().session(
+            "impatient test", timeout=1
+        ):
+            pass
+        assert time.monotonic() - started < 10
+    finally:
+        holder.kill()
+        holder.wait()
+    message = str(caught.value)
+    assert embedded_path(os.environ["RVBBIT_CLICKHOUSE_URL"]) in message
+    assert f"pid {holder.pid} (long holder)" in message
+    assert f"process {os.getpid()} (impatient test)" in message
+
+
+def test_a_password_in_the_url_never_appears_in_errors():
+    store = ClickHouseStore(url="http://analyst:S3cr3t-pw@127.0.0.1:9/")
+    assert "S3cr3t-pw" not in store.describe()
+    with pytest.raises(StoreError) as caught, store.session("test"):
+        pass
+    text = "".join(traceback.format_exception(caught.value))
+    assert "S3cr3t-pw" not in text
+    assert "***" in text
