@@ -126,9 +126,11 @@ def replace_days(
 
 def replace_table(session: StoreSession, table: str, frame: pd.DataFrame) -> int:
     """Replace every row of an unpartitioned analytics table with `frame`, atomically."""
+    if frame.empty:
+        session.command(f"ALTER TABLE ${{analytics}}.`{table}` DROP PARTITION tuple()")
+        return 0
     with staging_copy(session, table) as staging:
-        if not frame.empty:
-            session.insert_df(staging.strip("`"), frame)
+        session.insert_df(staging.strip("`"), frame)
         session.command(
             f"ALTER TABLE ${{analytics}}.`{table}` REPLACE PARTITION tuple() "
             f"FROM ${{analytics}}.{staging}"
