@@ -50,6 +50,43 @@ def _materialize(args: argparse.Namespace) -> int:
     return 0 if outcome.success else 1
 
 
+def _session(args: argparse.Namespace) -> int:
+    from rvbbit_assets.api.views import BadRequest, checked_id, session_analytics, to_json
+
+    try:
+        session_id = checked_id(args.session_id, "session id")
+    except BadRequest as exc:
+        print(f"rvbbit-analytics: {exc}", file=sys.stderr)
+        return 1
+    with ClickHouseStore().session("rvbbit-analytics session") as session:
+        document = session_analytics(session, session_id)
+    if document is None:
+        print(f"rvbbit-analytics: no analytics for session {session_id!r}", file=sys.stderr)
+        return 1
+    print(to_json(document, indent=2))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from rvbbit_assets.api import serve
+
+    serve(args.host, args.port)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from rvbbit_assets.cost_estimate import estimate_cost
+
+    with ClickHouseStore().session("rvbbit-analytics predict") as session:
+        estimate = estimate_cost(session, args.cascade_id, args.input)
+    if estimate is None:
+        print("No cost model yet: analyse more runs first (`rvbbit-analytics materialize`).",
+              file=sys.stderr)
+        return 1
+    print(estimate.sentence())
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rvbbit-analytics", description="Post-run analytics for RVBBIT cascades."
@@ -75,6 +112,20 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--start", type=date.fromisoformat, help="first day, YYYY-MM-DD")
     run.add_argument("--end", type=date.fromisoformat, help="last day, YYYY-MM-DD")
     run.set_defaults(handler=_materialize)
+
+    show = commands.add_parser("session", help="print a run's analytics as the API's JSON")
+    show.add_argument("session_id")
+    show.set_defaults(handler=_session)
+
+    serve = commands.add_parser("serve", help="serve the HTTP API (read only)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8765, help="port (8765)")
+    serve.set_defaults(handler=_serve)
+
+    predict = commands.add_parser("predict", help="a run's cost before it runs, with an interval")
+    predict.add_argument("cascade_id")
+    predict.add_argument("--input", required=True, help="the run's input, JSON text")
+    predict.set_defaults(handler=_predict)
     return parser
 
 

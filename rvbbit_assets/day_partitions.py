@@ -57,9 +57,9 @@ def utc_now() -> datetime:
 
 
 @cache
-def load_sql(asset_module_file: str, name: str) -> str:
-    """The text of a named `.sql` file that lives beside the asset module."""
-    return (Path(asset_module_file).parent / f"{name}.sql").read_text()
+def load_sql(module_file: str, name: str) -> str:
+    """The text of a named `.sql` file that lives beside the module that runs it."""
+    return (Path(module_file).parent / f"{name}.sql").read_text()
 
 
 def table_columns(session: StoreSession, table: str) -> list[str]:
@@ -89,11 +89,8 @@ def replace_days(
 ) -> int:
     """Rewrite the given days of an analytics table with the rows of `select_sql`.
 
-    Rows go to a staging copy of the table first; each day is then swapped in with
-    REPLACE PARTITION (atomic per day), and a day without rows is dropped. The SELECT's
-    columns are matched to the table's by name. Returns the number of rows written.
+    The SELECT's columns are matched to the table's by name. Returns the rows written.
     """
-    target = f"`{table}`"
     columns = ", ".join(f"`{c}`" for c in table_columns(session, table))
     with staging_copy(session, table) as staging:
         session.command(
@@ -101,26 +98,44 @@ def replace_days(
             f"SELECT {columns} FROM ({select_sql})",
             params,
         )
-        written = {
-            day: rows
-            for day, rows in session.rows(
-                f"SELECT toDate(created_at), count() FROM ${{analytics}}.{staging} GROUP BY 1"
+        return _swap_days_in(session, table, staging, days)
+
+
+def replace_days_with_frame(
+    session: StoreSession, table: str, frame: pd.DataFrame, days: DayRange
+) -> int:
+    """Rewrite the given days of an analytics table with rows computed in Python."""
+    with staging_copy(session, table) as staging:
+        if not frame.empty:
+            session.insert_df(staging.strip("`"), frame)
+        return _swap_days_in(session, table, staging, days)
+
+
+def _swap_days_in(session: StoreSession, table: str, staging: str, days: DayRange) -> int:
+    """Swap each day of `days` from the staging table into `table`.
+
+    REPLACE PARTITION is atomic per day, so readers never see a half-written day; a day
+    without staged rows is dropped (ClickHouse refuses to replace from an empty source).
+    """
+    written = {
+        day: rows
+        for day, rows in session.rows(
+            f"SELECT toDate(created_at), count() FROM ${{analytics}}.{staging} GROUP BY 1"
+        )
+    }
+    for day in days.days:
+        partition = {"partition_id": day.strftime("%Y%m%d")}
+        if day in written:
+            session.command(
+                f"ALTER TABLE ${{analytics}}.`{table}` REPLACE PARTITION ID "
+                f"{{partition_id:String}} FROM ${{analytics}}.{staging}",
+                partition,
             )
-        }
-        for day in days.days:
-            partition = {"partition_id": day.strftime("%Y%m%d")}
-            if day in written:
-                session.command(
-                    f"ALTER TABLE ${{analytics}}.{target} REPLACE PARTITION ID "
-                    f"{{partition_id:String}} FROM ${{analytics}}.{staging}",
-                    partition,
-                )
-            else:
-                session.command(
-                    f"ALTER TABLE ${{analytics}}.{target} "
-                    "DROP PARTITION ID {partition_id:String}",
-                    partition,
-                )
+        else:
+            session.command(
+                f"ALTER TABLE ${{analytics}}.`{table}` DROP PARTITION ID {{partition_id:String}}",
+                partition,
+            )
     return sum(rows for day, rows in written.items() if days.first <= day <= days.last)
 
 

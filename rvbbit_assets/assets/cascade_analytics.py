@@ -4,6 +4,7 @@ from dagster import AssetExecutionContext, MaterializeResult
 
 from rvbbit_assets.assets.anomaly_scores import anomaly_scores
 from rvbbit_assets.assets.baselines import baselines
+from rvbbit_assets.assets.cost_prediction_model import cost_prediction_model
 from rvbbit_assets.assets.input_clusters import input_clusters
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset, run_stage
 from rvbbit_assets.assets.regression_flags import regression_flags
@@ -22,8 +23,9 @@ def build_cascade_analytics(session: StoreSession, days: DayRange) -> StageSumma
         {**days.params(), "analysis_version": ANALYSIS_VERSION},
         days,
     )
-    (total_cost, outliers, regressions), = session.rows(
-        "SELECT sum(total_cost), countIf(is_cost_outlier), countIf(is_regression)"
+    (total_cost, outliers, regressions, predicted), = session.rows(
+        "SELECT sum(total_cost), countIf(is_cost_outlier), countIf(is_regression),"
+        " countIf(predicted_cost IS NOT NULL)"
         " FROM ${analytics}.cascade_analytics"
         " WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}",
         days.params(),
@@ -33,11 +35,19 @@ def build_cascade_analytics(session: StoreSession, days: DayRange) -> StageSumma
         "total_cost_usd": float(total_cost or 0.0),
         "cost_outliers": outliers,
         "regressions": regressions,
+        "runs_with_prediction": predicted,
     }
 
 
 @per_run_asset(
-    deps=[session_facts, input_clusters, baselines, anomaly_scores, regression_flags],
+    deps=[
+        session_facts,
+        input_clusters,
+        baselines,
+        anomaly_scores,
+        regression_flags,
+        cost_prediction_model,
+    ],
     description="The design's cascade_analytics table: one context-aware row per analysed run.",
 )
 def cascade_analytics(

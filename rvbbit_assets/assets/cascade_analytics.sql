@@ -1,6 +1,6 @@
 -- One row per analysed run of [{start}, {end}) with every column of the design's table.
--- Counters are clamped to the design's narrower types; predictions stay NULL until the
--- cost-prediction model fills them.
+-- Counters are clamped to the design's narrower types; predictions are NULL for runs before
+-- the first model version. prediction_error = (actual - predicted) / predicted.
 SELECT
     f.session_id AS session_id,
     f.cascade_id AS cascade_id,
@@ -55,8 +55,9 @@ SELECT
        toUInt8(f.winner_candidate_index), NULL) AS winner_candidate_index,
     f.winner_cost AS winner_cost,
     f.loser_avg_cost AS loser_avg_cost,
-    CAST(NULL AS Nullable(Float64)) AS predicted_cost,
-    CAST(NULL AS Nullable(Float32)) AS prediction_error,
+    p.predicted_cost AS predicted_cost,
+    toFloat32(if(p.predicted_cost > 0, (f.total_cost - p.predicted_cost) / p.predicted_cost,
+                 NULL)) AS prediction_error,
     f.parent_session_id AS parent_session_id,
     f.depth AS depth,
     toUInt8(least(f.child_session_count, 255)) AS child_session_count,
@@ -66,8 +67,30 @@ SELECT
     now() AS analyzed_at,
     {analysis_version:UInt8} AS analysis_version
 FROM ${analytics}.session_facts AS f
-INNER JOIN (SELECT * FROM ${analytics}.input_clusters WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}) AS c ON c.session_id = f.session_id
-INNER JOIN (SELECT * FROM ${analytics}.baselines WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}) AS b ON b.session_id = f.session_id
-INNER JOIN (SELECT * FROM ${analytics}.anomaly_scores WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}) AS a ON a.session_id = f.session_id
-INNER JOIN (SELECT * FROM ${analytics}.regression_flags WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}) AS r ON r.session_id = f.session_id
+INNER JOIN
+(
+    SELECT * FROM ${analytics}.input_clusters
+    WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}
+) AS c ON c.session_id = f.session_id
+INNER JOIN
+(
+    SELECT * FROM ${analytics}.baselines
+    WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}
+) AS b ON b.session_id = f.session_id
+INNER JOIN
+(
+    SELECT * FROM ${analytics}.anomaly_scores
+    WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}
+) AS a ON a.session_id = f.session_id
+INNER JOIN
+(
+    SELECT * FROM ${analytics}.regression_flags
+    WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}
+) AS r ON r.session_id = f.session_id
+LEFT JOIN
+(
+    SELECT session_id, predicted_cost FROM ${analytics}.cost_predictions
+    WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}
+) AS p ON p.session_id = f.session_id
 WHERE f.created_at >= {start:DateTime} AND f.created_at < {end:DateTime}
+SETTINGS join_use_nulls = 1

@@ -35,9 +35,7 @@ def per_run_asset(**kwargs: Any) -> Callable[[Callable], AssetsDefinition]:
             return asset(
                 partitions_def=daily_partitions,
                 backfill_policy=BackfillPolicy.single_run(),
-                group_name=PER_RUN_GROUP,
-                kinds={"clickhouse"},
-                **kwargs,
+                **{"group_name": PER_RUN_GROUP, "kinds": {"clickhouse"}, **kwargs},
             )(fn)
 
     return decorate

@@ -3,6 +3,7 @@
 from rvbbit_assets.assets.anomaly_scores import anomaly_scores
 from rvbbit_assets.assets.baselines import baselines
 from rvbbit_assets.assets.cascade_analytics import cascade_analytics
+from rvbbit_assets.assets.cost_prediction_model import cost_prediction_model
 from rvbbit_assets.assets.input_clusters import input_clusters
 from rvbbit_assets.assets.regression_flags import regression_flags
 from rvbbit_assets.assets.session_facts import session_facts
@@ -13,5 +14,6 @@ per_run_assets = [
     baselines,
     anomaly_scores,
     regression_flags,
+    cost_prediction_model,
     cascade_analytics,
 ]

@@ -1,0 +1,134 @@
+"""cost_prediction_model: weekly model versions and the predicted cost of every run.
+
+Point-in-time: a run is predicted by the version of its ISO week, trained only on runs that
+started before that Monday, so the prediction never saw the run, its day or anything later.
+A version is trained the first time its week is analysed and retrained only when its
+training data changed (the sensor then re-analyses every later day, so all of the week's
+predictions move together). Partitioned by day like the stages it reads, so a backfill
+trains each week once and a new day only predicts.
+"""
+
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
+
+from rvbbit_assets.assets.history import ensure_history
+from rvbbit_assets.assets.input_clusters import input_clusters
+from rvbbit_assets.assets.per_run import StageSummary, day_range, per_run_asset, run_stage
+from rvbbit_assets.assets.session_facts import session_facts
+from rvbbit_assets.cost_model import (
+    MAX_TRAINING_RUNS,
+    CostModelVersion,
+    train_version,
+    training_fingerprint,
+)
+from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days_with_frame, utc_now
+from rvbbit_assets.store import ClickHouseStore, StoreSession
+
+
+def week_start(day: date) -> datetime:
+    monday = day - timedelta(days=day.weekday())
+    return datetime(monday.year, monday.month, monday.day)
+
+
+def stored_versions(session: StoreSession, versions: list[datetime]) -> dict[datetime, dict]:
+    frame = session.df(
+        "SELECT * FROM ${analytics}.cost_models FINAL WHERE model_version IN {v:Array(Date)}",
+        {"v": [v.date() for v in versions]},
+    )
+    return {week_start(r["model_version"]): r for r in frame.to_dict("records")}
+
+
+def latest_version(session: StoreSession) -> CostModelVersion | None:
+    frame = session.df(
+        "SELECT * FROM ${analytics}.cost_models FINAL ORDER BY model_version DESC LIMIT 1"
+    )
+    return CostModelVersion.from_row(frame.iloc[0].to_dict()) if len(frame) else None
+
+
+def models_for_weeks(
+    session: StoreSession, history: pd.DataFrame, versions: list[datetime]
+) -> tuple[dict[datetime, CostModelVersion], list[CostModelVersion]]:
+    """The model of each week (trained now when missing or stale), and those trained now."""
+    stored = stored_versions(session, versions)
+    models: dict[datetime, CostModelVersion] = {}
+    trained: list[CostModelVersion] = []
+    for version in versions:
+        training = history[history["created_at"] < version].tail(MAX_TRAINING_RUNS)
+        row = stored.get(version)
+        if row is not None and row["training_fingerprint"] == training_fingerprint(training):
+            models[version] = CostModelVersion.from_row(row)
+            continue
+        model = train_version(history, version)
+        if model is None:
+            continue
+        session.insert_df("cost_models", pd.DataFrame([model.to_row(utc_now())]))
+        models[version] = model
+        trained.append(model)
+    return models, trained
+
+
+def build_cost_predictions(session: StoreSession, days: DayRange) -> StageSummary:
+    history = session.df(load_sql(__file__, "cost_features"), {"end": days.end})
+    versions = sorted({week_start(day) for day in days.days})
+    models, trained = models_for_weeks(session, history, versions)
+    runs = history[history["created_at"] >= days.start]
+    predicted = []
+    for version, model in models.items():
+        week = runs[(runs["created_at"] >= version)
+                    & (runs["created_at"] < version + timedelta(days=7))]
+        if week.empty:
+            continue
+        cost, low, high = model.predict(week)
+        predicted.append(pd.DataFrame({
+            "session_id": week["session_id"].to_numpy(),
+            "cascade_id": week["cascade_id"].to_numpy(),
+            "created_at": week["created_at"].to_numpy(),
+            "model_version": version.date(),
+            "predicted_cost": cost,
+            "predicted_low": low,
+            "predicted_high": high,
+        }))
+    frame = pd.concat(predicted, ignore_index=True) if predicted else pd.DataFrame()
+    rows = replace_days_with_frame(session, "cost_predictions", frame, days)
+    return {
+        "dagster/row_count": rows,
+        "runs_without_a_model": len(runs) - rows,
+        "model_versions_used": ", ".join(str(v.date()) for v in models) or "none yet",
+        "model_versions_trained_now": len(trained),
+        "holdout_metrics": MetadataValue.md(versions_markdown(list(models.values()))),
+    }
+
+
+def versions_markdown(models: list[CostModelVersion]) -> str:
+    lines = [
+        "| version | estimator | training runs | holdout runs | MAE | naive MAE | MdAPE "
+        "| naive MdAPE |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {m.model_version.date()} | {m.estimator} | {m.training_rows} | {m.holdout_rows} "
+        f"| ${m.model_mae:.5f} | ${m.naive_mae:.5f} | {m.model_mdape:.1%} "
+        f"| {m.naive_mdape:.1%} |"
+        for m in models
+    ]
+    return "\n".join(lines) if models else "No model yet: too few earlier runs."
+
+
+@per_run_asset(
+    deps=[session_facts, input_clusters],
+    kinds={"clickhouse", "scikitlearn"},
+    group_name="models_and_forecasts",
+    description=(
+        "Weekly cost-prediction model versions (trained on runs before the week, stored with "
+        "holdout metrics against the naive cascade-median baseline) and each run's predicted "
+        "cost with a 90% interval."
+    ),
+)
+def cost_prediction_model(
+    context: AssetExecutionContext, store: ClickHouseStore
+) -> MaterializeResult:
+    with store.session(f"cost_prediction_model history (run {context.run.run_id[:8]})") as s:
+        ensure_history(context, s, day_range(context))
+    return run_stage(context, store, build_cost_predictions)

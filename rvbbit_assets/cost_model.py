@@ -1,0 +1,265 @@
+"""The cost-prediction model: what a run will cost, from what is known before it starts.
+
+Estimator choice, on evidence: every version fits each candidate on the older 80% of its
+training window and scores it on the newest 20% (a time-based holdout), next to the naive
+baseline (the cascade's median cost over the training window). The candidate with the lowest
+holdout MAE is refitted on the whole window and kept; all candidates' scores are stored with
+the version. Costs span orders of magnitude, so both candidates learn log cost: gradient
+boosting (it captures the input-size x cascade interactions that drive token counts, and
+on the demo data it wins by a wide margin) and a ridge regression (a stable fallback when
+data are few).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import pickle
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+CATEGORICAL_FEATURES = ["cascade_id", "input_category", "origin", "caller_id"]
+NUMERIC_FEATURES = [
+    "input_complexity_score",
+    "log_char_count",
+    "log_estimated_tokens",
+    "is_valid_json",
+    "hour_of_day",
+    "day_of_week",
+    "depth",
+    "log_cascade_recent_avg_cost",
+    "cascade_prior_runs",
+    "log_input_recent_avg_cost",
+    "input_prior_runs",
+]
+FEATURES = CATEGORICAL_FEATURES + NUMERIC_FEATURES
+MIN_TRAINING_RUNS = 200
+MAX_TRAINING_RUNS = 100_000  # the most recent ones; enough for a stable fit, fast to train
+HOLDOUT_SHARE = 0.2
+INTERVAL_QUANTILES = (0.05, 0.95)  # a 90% prediction interval
+COST_FLOOR = 1e-7  # keeps log cost finite for free runs
+
+
+def model_features(raw: pd.DataFrame) -> pd.DataFrame:
+    """Model inputs from the columns of cost_features.sql (or a pre-run estimate)."""
+    cascade_level = raw["cascade_recent_avg_cost"].astype(float)
+    input_level = raw["input_recent_avg_cost"].astype(float).fillna(cascade_level)
+    frame = pd.DataFrame(
+        {
+            **{name: raw[name].astype(str) for name in CATEGORICAL_FEATURES},
+            "input_complexity_score": raw["input_complexity_score"].astype(float),
+            "log_char_count": np.log1p(raw["char_count"].astype(float)),
+            "log_estimated_tokens": np.log1p(raw["estimated_tokens"].astype(float)),
+            "is_valid_json": raw["is_valid_json"].astype(float),
+            "hour_of_day": raw["hour_of_day"].astype(float),
+            "day_of_week": raw["day_of_week"].astype(float),
+            "depth": raw["depth"].astype(float),
+            "log_cascade_recent_avg_cost": np.log(cascade_level.fillna(0) + COST_FLOOR),
+            "cascade_prior_runs": raw["cascade_prior_runs"].astype(float),
+            "log_input_recent_avg_cost": np.log(input_level.fillna(0) + COST_FLOOR),
+            "input_prior_runs": raw["input_prior_runs"].astype(float),
+        }
+    )
+    return frame[FEATURES]
+
+
+def _gradient_boosting() -> Pipeline:
+    encode = ColumnTransformer(
+        [
+            (
+                "categories",
+                OrdinalEncoder(
+                    handle_unknown="use_encoded_value",
+                    unknown_value=np.nan,
+                    max_categories=200,
+                ),
+                CATEGORICAL_FEATURES,
+            )
+        ],
+        remainder="passthrough",
+    )
+    boost = HistGradientBoostingRegressor(
+        max_iter=150,
+        learning_rate=0.1,
+        categorical_features=list(range(len(CATEGORICAL_FEATURES))),
+        early_stopping=False,
+        random_state=0,
+    )
+    return Pipeline([("encode", encode), ("boost", boost)])
+
+
+def _ridge() -> Pipeline:
+    encode = ColumnTransformer(
+        [
+            (
+                "categories",
+                OneHotEncoder(handle_unknown="ignore", max_categories=50),
+                CATEGORICAL_FEATURES,
+            ),
+            ("numbers", StandardScaler(), NUMERIC_FEATURES),
+        ]
+    )
+    return Pipeline([("encode", encode), ("ridge", Ridge(alpha=1.0))])
+
+
+CANDIDATES = {"gradient_boosting_log_cost": _gradient_boosting, "ridge_log_cost": _ridge}
+
+
+def _log_cost(cost: pd.Series | np.ndarray) -> np.ndarray:
+    return np.log(np.asarray(cost, dtype=float) + COST_FLOOR)
+
+
+def _cost(log_cost: np.ndarray) -> np.ndarray:
+    return np.maximum(np.exp(log_cost) - COST_FLOOR, 0.0)
+
+
+def mean_absolute_error(actual: np.ndarray, predicted: np.ndarray) -> float:
+    return float(np.mean(np.abs(actual - predicted)))
+
+
+def median_absolute_percentage_error(actual: np.ndarray, predicted: np.ndarray) -> float:
+    paid = actual > 0
+    if not paid.any():
+        return 0.0
+    return float(np.median(np.abs(actual[paid] - predicted[paid]) / actual[paid]))
+
+
+def naive_costs(training: pd.DataFrame, runs: pd.DataFrame) -> np.ndarray:
+    """The baseline: each run's cascade median cost over the training window."""
+    medians = training.groupby("cascade_id")["total_cost"].median()
+    overall = float(training["total_cost"].median())
+    return runs["cascade_id"].map(medians).fillna(overall).to_numpy(dtype=float)
+
+
+@dataclass(frozen=True)
+class CostModelVersion:
+    model_version: datetime  # the Monday of the week it predicts
+    training_start: datetime
+    training_rows: int
+    training_fingerprint: str
+    estimator: str
+    holdout_start: datetime
+    holdout_rows: int
+    model_mae: float
+    model_mdape: float
+    naive_mae: float
+    naive_mdape: float
+    candidates: dict[str, dict[str, float]]
+    interval_low_log_residual: float
+    interval_high_log_residual: float
+    pipeline: Pipeline
+
+    def predict(self, raw: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Predicted cost with the low and high end of the 90% interval."""
+        log_cost = self.pipeline.predict(model_features(raw))
+        return (
+            _cost(log_cost),
+            _cost(log_cost + self.interval_low_log_residual),
+            _cost(log_cost + self.interval_high_log_residual),
+        )
+
+    def to_row(self, trained_at: datetime) -> dict:
+        return {
+            "model_version": self.model_version.date(),
+            "trained_at": trained_at,
+            "training_start": self.training_start,
+            "training_end": self.model_version,
+            "training_rows": self.training_rows,
+            "training_fingerprint": self.training_fingerprint,
+            "estimator": self.estimator,
+            "features": FEATURES,
+            "holdout_start": self.holdout_start,
+            "holdout_rows": self.holdout_rows,
+            "model_mae": self.model_mae,
+            "model_mdape": self.model_mdape,
+            "naive_mae": self.naive_mae,
+            "naive_mdape": self.naive_mdape,
+            "candidates_json": json.dumps(self.candidates, sort_keys=True),
+            "interval_low_log_residual": self.interval_low_log_residual,
+            "interval_high_log_residual": self.interval_high_log_residual,
+            "model_pickle": base64.b64encode(pickle.dumps(self.pipeline)).decode(),
+        }
+
+    @classmethod
+    def from_row(cls, row: dict) -> CostModelVersion:
+        version = row["model_version"]
+        return cls(
+            model_version=datetime(version.year, version.month, version.day),
+            training_start=row["training_start"],
+            training_rows=int(row["training_rows"]),
+            training_fingerprint=row["training_fingerprint"],
+            estimator=row["estimator"],
+            holdout_start=row["holdout_start"],
+            holdout_rows=int(row["holdout_rows"]),
+            model_mae=float(row["model_mae"]),
+            model_mdape=float(row["model_mdape"]),
+            naive_mae=float(row["naive_mae"]),
+            naive_mdape=float(row["naive_mdape"]),
+            candidates=json.loads(row["candidates_json"]),
+            interval_low_log_residual=float(row["interval_low_log_residual"]),
+            interval_high_log_residual=float(row["interval_high_log_residual"]),
+            # Our own pickles, written by to_row into our own table.
+            pipeline=pickle.loads(base64.b64decode(row["model_pickle"])),  # noqa: S301
+        )
+
+
+def training_fingerprint(training: pd.DataFrame) -> str:
+    """Identifies the training data, so a version is retrained only when it changed."""
+    digest = hashlib.sha256()
+    digest.update(pd.util.hash_pandas_object(
+        training[["session_id", "total_cost"]], index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def train_version(history: pd.DataFrame, version_start: datetime) -> CostModelVersion | None:
+    """The model for the week starting `version_start`, from runs that started before it.
+
+    `history` is cost_features.sql's output ordered by (created_at, session_id).
+    """
+    training = history[history["created_at"] < version_start].tail(MAX_TRAINING_RUNS)
+    if len(training) < MIN_TRAINING_RUNS:
+        return None
+    split = int(len(training) * (1 - HOLDOUT_SHARE))
+    older, newest = training.iloc[:split], training.iloc[split:]
+    actual = newest["total_cost"].to_numpy(dtype=float)
+    naive = naive_costs(older, newest)
+    scores: dict[str, dict[str, float]] = {}
+    residuals: dict[str, np.ndarray] = {}
+    for name, make in CANDIDATES.items():
+        fitted = make().fit(model_features(older), _log_cost(older["total_cost"]))
+        log_predicted = fitted.predict(model_features(newest))
+        predicted = _cost(log_predicted)
+        residuals[name] = _log_cost(actual) - log_predicted
+        scores[name] = {
+            "mae": mean_absolute_error(actual, predicted),
+            "mdape": median_absolute_percentage_error(actual, predicted),
+        }
+    best = min(scores, key=lambda name: (scores[name]["mae"], name))
+    low, high = np.quantile(residuals[best], INTERVAL_QUANTILES)
+    final = CANDIDATES[best]().fit(model_features(training), _log_cost(training["total_cost"]))
+    return CostModelVersion(
+        model_version=version_start,
+        training_start=training["created_at"].iloc[0].to_pydatetime(),
+        training_rows=len(training),
+        training_fingerprint=training_fingerprint(training),
+        estimator=best,
+        holdout_start=newest["created_at"].iloc[0].to_pydatetime(),
+        holdout_rows=len(newest),
+        model_mae=scores[best]["mae"],
+        model_mdape=scores[best]["mdape"],
+        naive_mae=mean_absolute_error(actual, naive),
+        naive_mdape=median_absolute_percentage_error(actual, naive),
+        candidates=scores,
+        interval_low_log_residual=float(low),
+        interval_high_log_residual=float(high),
+        pipeline=final,
+    )
