@@ -8,7 +8,7 @@ from datetime import date
 
 from dagster import DagsterInstance, materialize
 
-from rvbbit_assets.assets.pipeline import per_run_assets
+from rvbbit_assets.assets.pipeline import per_run_assets, refreshed_after_runs
 from rvbbit_assets.config import Settings
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, DayRange, utc_now
 from rvbbit_assets.store import ClickHouseStore
@@ -77,13 +77,21 @@ def materialize_days(
     if found is None and start is None:
         return MaterializeOutcome(None, True, None, before, 0, 0, 0)
     days = DayRange(first, last)
+    instance = instance or dagster_instance()
     result = materialize(
         per_run_assets,
         resources={"store": store},
-        instance=instance or dagster_instance(),
+        instance=instance,
         tags={RANGE_START_TAG: days.first.isoformat(), RANGE_END_TAG: days.last.isoformat()},
         raise_on_error=False,
     )
+    if result.success and refreshed_after_runs:
+        result = materialize(
+            refreshed_after_runs,
+            resources={"store": store},
+            instance=instance,
+            raise_on_error=False,
+        )
     with store.session("materialize: summary") as session:
         (analysed, outliers, regressions), = session.rows(
             "SELECT count(), countIf(is_cost_outlier), countIf(is_regression)"

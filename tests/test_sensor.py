@@ -10,6 +10,7 @@ from analyse import analyse, at, day, row
 from dagster import DagsterInstance, SensorResult, build_sensor_context
 from runs import Run, llm, write_runs
 
+from rvbbit_assets.assets.pipeline import refreshed_after_runs
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, utc_now
 from rvbbit_assets.sensors.new_cascade_sessions import new_cascade_sessions
 from rvbbit_assets.store import embedded_path
@@ -34,9 +35,11 @@ def tick(store, instance, cursor):
 
 
 def requested_range(result):
-    assert len(result.run_requests) == 1, result.skip_reason
-    tags = result.run_requests[0].tags
-    return tags[RANGE_START_TAG], tags[RANGE_END_TAG]
+    """The analysed day range; any further request only refreshes the unpartitioned assets."""
+    analysis, *refresh = result.run_requests
+    assert [r.run_key for r in refresh] == [f"{analysis.run_key}:refresh"] * len(refresh)
+    assert len(refresh) == (1 if refreshed_after_runs else 0)
+    return analysis.tags[RANGE_START_TAG], analysis.tags[RANGE_END_TAG]
 
 
 def today():

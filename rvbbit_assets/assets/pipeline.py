@@ -1,4 +1,4 @@
-"""The per-run stages in pipeline order (defined once; definitions, CLI and sensor use it)."""
+"""The assets in pipeline order (defined once; definitions, CLI and sensor use these lists)."""
 
 from rvbbit_assets.assets.anomaly_scores import anomaly_scores
 from rvbbit_assets.assets.baselines import baselines
@@ -17,3 +17,6 @@ per_run_assets = [
     cost_prediction_model,
     cascade_analytics,
 ]
+
+# Unpartitioned assets over all analysed runs, refreshed after each per-run materialization.
+refreshed_after_runs: list = []

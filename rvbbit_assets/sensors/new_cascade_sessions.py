@@ -24,7 +24,7 @@ from dagster import (
     sensor,
 )
 
-from rvbbit_assets.assets.pipeline import per_run_assets
+from rvbbit_assets.assets.pipeline import per_run_assets, refreshed_after_runs
 from rvbbit_assets.assets.session_facts import abandoned_after
 from rvbbit_assets.config import Settings
 from rvbbit_assets.day_partitions import (
@@ -126,7 +126,16 @@ def run_request_for(findings: TickFindings, today: date) -> RunRequest:
     digest = hashlib.sha256(json.dumps(seen, sort_keys=True).encode()).hexdigest()[:16]
     return RunRequest(
         run_key=f"{days}@{digest}",
+        asset_selection=[a.key for a in per_run_assets],
         tags={RANGE_START_TAG: days.first.isoformat(), RANGE_END_TAG: days.last.isoformat()},
+    )
+
+
+def refresh_request_after(analysis: RunRequest) -> RunRequest:
+    """The unpartitioned assets over all runs; queued after the analysis run it follows."""
+    return RunRequest(
+        run_key=f"{analysis.run_key}:refresh",
+        asset_selection=[a.key for a in refreshed_after_runs],
     )
 
 
@@ -144,14 +153,14 @@ def evaluate_tick(context: SensorEvaluationContext, store: ClickHouseStore) -> S
         )
     for d, why in sorted(findings.days.items()):
         context.log.info(f"{d}: {why}")
-    return SensorResult(
-        run_requests=[run_request_for(findings, now.date())], cursor=findings.cursor.dump()
-    )
+    analysis = run_request_for(findings, now.date())
+    refresh = [refresh_request_after(analysis)] if refreshed_after_runs else []
+    return SensorResult(run_requests=[analysis, *refresh], cursor=findings.cursor.dump())
 
 
 @sensor(
     name="new_cascade_sessions",
-    target=per_run_assets,
+    target=[*per_run_assets, *refreshed_after_runs],
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=15,
     description=(
