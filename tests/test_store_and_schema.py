@@ -16,8 +16,15 @@ from rvbbit_assets.schema import apply_migrations, migrations
 from rvbbit_assets.store import ClickHouseStore, StoreBusyError, StoreError, embedded_path
 
 FACTS = Path(__file__).resolve().parents[2] / "shared" / "spec" / "rvbbit-source-facts.md"
-ANALYTICS_TABLES = {"cascade_analytics", "session_facts", "input_complexity", "input_clusters",
-                    "baselines", "anomaly_scores", "regression_flags", "schema_migrations"}
+
+
+def declared_analytics_tables():
+    """Every table the analytics migrations create, plus the migration ledger."""
+    names = {"schema_migrations"}
+    for migration in migrations("analytics"):
+        names |= set(re.findall(r"CREATE TABLE IF NOT EXISTS \$\{analytics\}\.(\w+)",
+                                migration.text))
+    return names
 
 
 def _columns(store, database_attr, table):
@@ -88,7 +95,9 @@ def test_init_creates_every_table_and_is_idempotent(store, monkeypatch, capsys):
     with cli_store.session("test read") as session:
         tables = lambda db: {r[0] for r in session.rows(  # noqa: E731
             "SELECT name FROM system.tables WHERE database = {db:String}", {"db": db})}
-        assert tables(session.analytics_database) == ANALYTICS_TABLES
+        assert tables(session.analytics_database) == declared_analytics_tables()
+        assert {"cascade_analytics", "session_facts", "baselines", "anomaly_scores",
+                "regression_flags", "input_clusters"} <= declared_analytics_tables()
         assert tables(session.source_database) == {"unified_logs", "cascade_sessions",
                                                    "prompt_lineage"}
         before = session.rows("SELECT * FROM ${analytics}.schema_migrations ORDER BY version")
@@ -129,34 +138,39 @@ def test_cascade_analytics_has_the_design_skip_indexes(store):
 HOLD_SCRIPT = textwrap.dedent("""
     import sys, time
     from rvbbit_assets.store import ClickHouseStore
+    print("trying", flush=True)
     started = time.monotonic()
     with ClickHouseStore().session(sys.argv[1]) as session:
         waited = time.monotonic() - started
         print("holding", flush=True)
         assert session.scalar("SELECT 41 + 1") == 42
-        time.sleep(float(sys.argv[2]))
+        sys.stdin.readline()  # hold the store until the test says so
     print(f"waited {waited:.2f}", flush=True)
 """)
 
 
-def _holder(name, seconds):
-    return subprocess.Popen([sys.executable, "-c", HOLD_SCRIPT, name, str(seconds)],
+def _holder(name):
+    return subprocess.Popen([sys.executable, "-c", HOLD_SCRIPT, name], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_two_processes_take_turns_on_the_embedded_store():
-    first = _holder("first holder", 2)
+    first = _holder("first holder")
+    assert first.stdout.readline().strip() == "trying"
     assert first.stdout.readline().strip() == "holding"
-    second = _holder("second holder", 0)
-    out_first, _ = first.communicate(timeout=60)
-    out_second, err_second = second.communicate(timeout=60)
+    second = _holder("second holder")
+    assert second.stdout.readline().strip() == "trying"
+    time.sleep(1.5)  # the second process is now waiting for the store
+    out_first, _ = first.communicate("release\n", timeout=60)
+    out_second, err_second = second.communicate("release\n", timeout=60)
     assert first.returncode == 0 and second.returncode == 0, err_second
-    assert float(out_second.split("waited ")[1]) > 1.0  # it waited for the first one
+    assert float(out_second.split("waited ")[1]) >= 1.4  # it waited for the first one
 
 
 def test_waiting_past_the_timeout_names_the_store_and_both_processes():
-    holder = _holder("long holder", 20)
+    holder = _holder("long holder")
     try:
+        assert holder.stdout.readline().strip() == "trying"
         assert holder.stdout.readline().strip() == "holding"
         started = time.monotonic()
         with pytest.raises(StoreBusyError) as caught, ClickHouseStore().session(

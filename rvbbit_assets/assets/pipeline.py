@@ -3,8 +3,11 @@
 from rvbbit_assets.assets.anomaly_scores import anomaly_scores
 from rvbbit_assets.assets.baselines import baselines
 from rvbbit_assets.assets.cascade_analytics import cascade_analytics
+from rvbbit_assets.assets.cell_analytics import cell_analytics
 from rvbbit_assets.assets.cost_prediction_model import cost_prediction_model
 from rvbbit_assets.assets.input_clusters import input_clusters
+from rvbbit_assets.assets.pareto_frontier import pareto_frontier
+from rvbbit_assets.assets.prompt_patterns import prompt_patterns
 from rvbbit_assets.assets.regression_flags import regression_flags
 from rvbbit_assets.assets.session_facts import session_facts
 
@@ -16,7 +19,8 @@ per_run_assets = [
     regression_flags,
     cost_prediction_model,
     cascade_analytics,
+    cell_analytics,
 ]
 
 # Unpartitioned assets over all analysed runs, refreshed after each per-run materialization.
-refreshed_after_runs: list = []
+refreshed_after_runs = [pareto_frontier, prompt_patterns]

@@ -1,0 +1,173 @@
+-- The design's Pareto frontier of models, set-based over every species and cell at once.
+--
+-- Takes come from unified_logs, not prompt_lineage: RVBBIT always logs a take's rows
+-- (take_index, model, cost, is_winner), while it fills prompt_lineage only when lineage
+-- tracking is on, and sometimes not at all. prompt_lineage adds what the log lacks, the
+-- take's evaluator_score, joined on (session_id, cell_name, take_index).
+--
+-- Quality is the average evaluator score when every compared model of the species/cell has
+-- at least {min_takes} scored takes, else the win rate: one metric per comparison, since a
+-- score and a win rate cannot be compared with each other.
+WITH
+    takes AS
+    (
+        -- One row per take. A take may log several rows (turns, tool calls): its cost is
+        -- their sum, its model the last assistant model, its species the last one logged.
+        SELECT
+            session_id,
+            assumeNotNull(cell_name) AS take_cell,
+            assumeNotNull(take_index) AS take_number,
+            max(ifNull(cascade_id, '')) AS take_cascade,
+            argMaxIf(assumeNotNull(species_hash), (timestamp, assumeNotNull(species_hash)),
+                     ifNull(species_hash, '') NOT IN ('', 'unknown_species')) AS take_species,
+            argMaxIf(assumeNotNull(model), (timestamp, assumeNotNull(model)),
+                     role = 'assistant' AND ifNull(model, '') != '') AS take_model,
+            -- sum() skips a cost that has not arrived yet (RVBBIT fills some late); a take
+            -- with no cost at all is NULL, and avg() below skips it.
+            sum(cost) AS take_cost,
+            max(ifNull(is_winner, false)) AS take_won
+        FROM ${source}.unified_logs
+        WHERE take_index IS NOT NULL AND ifNull(cell_name, '') != ''
+        GROUP BY session_id, take_cell, take_number
+        -- A take without a model failed before answering; without a species it has no
+        -- comparison group.
+        HAVING take_model != '' AND take_species != ''
+    ),
+    decided_take_sets AS
+    (
+        -- A take set without a winner is still being evaluated or failed as a whole: its
+        -- takes are not losses, so they are left out.
+        SELECT session_id, take_cell
+        FROM takes
+        GROUP BY session_id, take_cell
+        HAVING countIf(take_won) > 0
+    ),
+    lineage_scores AS
+    (
+        SELECT session_id, cell_name, take_index, avg(evaluator_score) AS lineage_score
+        FROM ${source}.prompt_lineage
+        WHERE evaluator_score IS NOT NULL
+        GROUP BY session_id, cell_name, take_index
+    ),
+    model_stats AS
+    (
+        SELECT
+            t.take_species AS species_hash,
+            t.take_cascade AS cascade_id,
+            t.take_cell AS cell_name,
+            t.take_model AS model,
+            count() AS take_count,
+            uniqExact(t.session_id) AS run_count,
+            avg(t.take_cost) AS avg_cost,
+            avg(t.take_won) AS win_rate,
+            count(s.lineage_score) AS scored_takes,
+            avg(s.lineage_score) AS avg_evaluator_score
+        FROM takes AS t
+        LEFT JOIN lineage_scores AS s
+            ON s.session_id = t.session_id
+           AND s.cell_name = t.take_cell
+           AND s.take_index = t.take_number
+        WHERE (t.session_id, t.take_cell) IN (SELECT session_id, take_cell FROM decided_take_sets)
+        GROUP BY species_hash, cascade_id, cell_name, model
+        -- The minimum sample: one lucky run must not put a model on the frontier.
+        HAVING take_count >= {min_takes:UInt64} AND avg_cost IS NOT NULL
+        SETTINGS join_use_nulls = 1
+    ),
+    comparisons AS
+    (
+        -- Every species/cell with at least two models to compare, its models as parallel
+        -- arrays (index i is one model).
+        SELECT
+            species_hash,
+            cascade_id,
+            cell_name,
+            if(min(scored_takes) >= {min_takes:UInt64}, 'evaluator_score', 'win_rate')
+                AS quality_metric,
+            groupArray(model) AS models,
+            groupArray(take_count) AS take_counts,
+            groupArray(run_count) AS run_counts,
+            groupArray(avg_cost) AS costs,
+            groupArray(win_rate) AS win_rates,
+            groupArray(scored_takes) AS scored,
+            -- groupArray skips NULLs, which would misalign the arrays: 0 stands for "no
+            -- score" here (scored_takes tells them apart).
+            groupArray(ifNull(avg_evaluator_score, 0)) AS scores,
+            arrayMap(i -> if(quality_metric = 'evaluator_score', scores[i], win_rates[i]),
+                     arrayEnumerate(models)) AS qualities,
+            -- Averages equal on paper can differ in their last bits with the summation
+            -- order; compared at this precision such ties stay ties.
+            arrayMap(c -> round(c, 12), costs) AS cost_keys,
+            arrayMap(q -> round(q, 9), qualities) AS quality_keys,
+            -- The design's NOT EXISTS: j dominates i when it is at least as cheap and at
+            -- least as good and strictly better in one. Equal models dominate neither.
+            arrayMap(i -> NOT arrayExists(
+                    j -> j != i
+                        AND cost_keys[j] <= cost_keys[i] AND quality_keys[j] >= quality_keys[i]
+                        AND (cost_keys[j] < cost_keys[i] OR quality_keys[j] > quality_keys[i]),
+                    arrayEnumerate(models)),
+                arrayEnumerate(models)) AS pareto_flags
+        FROM model_stats
+        GROUP BY species_hash, cascade_id, cell_name
+        HAVING length(models) >= 2
+    ),
+    recommended AS
+    (
+        SELECT
+            species_hash,
+            cascade_id,
+            cell_name,
+            quality_metric,
+            models[i] AS model,
+            take_counts[i] AS take_count,
+            run_counts[i] AS run_count,
+            costs[i] AS avg_cost,
+            win_rates[i] AS win_rate,
+            scored[i] AS scored_takes,
+            if(scored_takes = 0, NULL, scores[i]) AS avg_evaluator_score,
+            qualities[i] AS avg_quality,
+            length(models) AS models_compared,
+            pareto_flags[i] AS is_pareto,
+            -- The cheapest frontier model that saves at least {min_saving} of the cost and
+            -- loses at most {quality_margin} of quality (the name breaks cost ties); 0 = none.
+            arraySort(j -> (costs[j], models[j]), arrayFilter(
+                j -> pareto_flags[j] AND j != i
+                    AND costs[j] <= costs[i] * (1 - {min_saving:Float64})
+                    AND qualities[j] >= qualities[i] - {quality_margin:Float64},
+                arrayEnumerate(models))) AS cheaper_alternatives,
+            if(empty(cheaper_alternatives), 0, cheaper_alternatives[1]) AS pick,
+            models[pick] AS pick_model,
+            costs[pick] AS pick_cost,
+            win_rates[pick] AS pick_win_rate,
+            scores[pick] AS pick_score
+        FROM comparisons
+        ARRAY JOIN arrayEnumerate(models) AS i
+    )
+SELECT
+    species_hash,
+    cascade_id,
+    cell_name,
+    model,
+    take_count,
+    run_count,
+    avg_cost,
+    win_rate,
+    scored_takes,
+    avg_evaluator_score,
+    quality_metric,
+    avg_quality,
+    models_compared,
+    is_pareto,
+    if(pick = 0, NULL, pick_model) AS recommended_model,
+    if(pick = 0, NULL, 1 - pick_cost / avg_cost) AS cost_saving,
+    if(pick = 0, '', concat(
+        'Consider ', pick_model,
+        ': wins ', toString(toUInt32(round(pick_win_rate * 100))), '%',
+        ' (vs ', toString(toUInt32(round(win_rate * 100))), '%)',
+        if(quality_metric = 'evaluator_score',
+           concat(', scores ', toDecimalString(pick_score, 2),
+                  ' vs ', toDecimalString(assumeNotNull(avg_evaluator_score), 2)),
+           ''),
+        ', costs ', toString(toUInt32(round((1 - pick_cost / avg_cost) * 100))),
+        '% less than ', model)) AS recommendation
+FROM recommended
+ORDER BY species_hash, cascade_id, cell_name, avg_cost, model

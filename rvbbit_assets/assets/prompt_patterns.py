@@ -1,0 +1,136 @@
+"""prompt_patterns: the phrases that winning prompts of a species use, and losing ones don't.
+
+The design's "N-gram Winner Patterns", computed in ClickHouse over prompt_lineage's base
+prompts (generation 0) of every species at once: 2- to 4-word n-grams, the share of winner
+and of loser prompts containing each, and lift = winner share - loser share. RVBBIT does
+not always fill prompt_lineage; then the table is emptied and the metadata says why.
+"""
+
+from typing import Any
+
+import pandas as pd
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from rvbbit_assets.assets.pareto_frontier import INSIGHTS_GROUP
+from rvbbit_assets.assets.sources import prompt_lineage
+from rvbbit_assets.day_partitions import load_sql, replace_table
+from rvbbit_assets.store import ClickHouseStore, StoreSession
+
+# The design's threshold: the phrase is in at least 15 points more of the winners.
+MIN_LIFT = 0.15
+# Winner and loser base prompts a species needs (each) before its phrases are compared.
+MIN_PROMPTS_PER_OUTCOME = 20
+# The lift must also be this many standard errors from zero (two-proportion z-test).
+# Hundreds of n-grams of every species are tested at once: at 2, a demo load let through a
+# style phrase that the generator draws independently of winning; the planted one has z > 8.
+MIN_Z_SCORE = 3.0
+MIN_NGRAM_WORDS, MAX_NGRAM_WORDS = 2, 4
+# English function words, as splitByNonAlpha splits them ("let's" -> "let", "s"). An
+# n-gram may contain them ("step by step") but not start or end with one.
+STOP_WORDS: tuple[str, ...] = (
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "d", "do", "for", "from",
+    "has", "have", "i", "if", "in", "is", "it", "its", "let", "ll", "m", "me", "my", "nor",
+    "of", "on", "or", "our", "re", "s", "so", "t", "than", "that", "the", "their", "them",
+    "then", "there", "these", "they", "this", "those", "to", "us", "ve", "was", "we", "were",
+    "what", "when", "which", "who", "will", "with", "would", "you", "your",
+)
+TOP_ROWS_SHOWN = 10
+
+
+def compute_prompt_patterns(session: StoreSession) -> pd.DataFrame:
+    """Every kept n-gram of every species with enough base prompts, best lift first."""
+    return session.df(
+        load_sql(__file__, "prompt_patterns"),
+        {
+            "min_prompts": MIN_PROMPTS_PER_OUTCOME,
+            "min_lift": MIN_LIFT,
+            "min_z_score": MIN_Z_SCORE,
+            "min_words": MIN_NGRAM_WORDS,
+            "max_words": MAX_NGRAM_WORDS,
+            "stop_words": list(STOP_WORDS),
+        },
+    )
+
+
+def lineage_overview(session: StoreSession) -> tuple[int, int]:
+    """Base prompts in prompt_lineage, and species with enough of them to compare."""
+    (base_prompts, species), = session.rows(
+        "SELECT sum(prompts), countIf(species_hash NOT IN ('', 'unknown_species')"
+        "                             AND winners >= {min:UInt64} AND losers >= {min:UInt64})"
+        " FROM (SELECT species_hash, count() AS prompts, countIf(is_winner) AS winners,"
+        "       countIf(NOT is_winner) AS losers"
+        "       FROM ${source}.prompt_lineage WHERE generation = 0 GROUP BY species_hash)",
+        {"min": MIN_PROMPTS_PER_OUTCOME},
+    )
+    return int(base_prompts or 0), int(species or 0)
+
+
+def top_patterns_markdown(frame: pd.DataFrame) -> str:
+    """The highest lifts over all species, as a markdown table."""
+    top = frame.sort_values(
+        ["lift", "species_hash", "pattern_rank"], ascending=[False, True, True]
+    ).head(TOP_ROWS_SHOWN)
+    return pd.DataFrame(
+        {
+            "species": top["species_hash"],
+            "cell": top["cascade_id"] + "/" + top["cell_name"],
+            "n-gram": top["ngram"],
+            "in winners": top["winner_freq"].map("{:.0%}".format),
+            "in losers": top["loser_freq"].map("{:.0%}".format),
+            "lift": top["lift"].map("{:+.2f}".format),
+            "prompts (w/l)": top["winner_prompts"].astype(str) + "/"
+            + top["loser_prompts"].astype(str),
+        }
+    ).to_markdown(index=False)
+
+
+def empty_result_note(base_prompts: int, species_compared: int) -> str:
+    """Why the result is empty, when it is."""
+    if base_prompts == 0:
+        return (
+            "prompt_lineage has no base prompts (generation 0): RVBBIT fills it only when "
+            "prompt lineage tracking is on, so there is nothing to mine yet."
+        )
+    if species_compared == 0:
+        return (
+            f"No species has {MIN_PROMPTS_PER_OUTCOME} winner and {MIN_PROMPTS_PER_OUTCOME} "
+            f"loser base prompts yet ({base_prompts} base prompts in all)."
+        )
+    return (
+        f"No n-gram has a lift above {MIN_LIFT} with a z-score of at least {MIN_Z_SCORE} in "
+        f"the {species_compared} species compared."
+    )
+
+
+@asset(
+    deps=[prompt_lineage],
+    group_name=INSIGHTS_GROUP,
+    kinds={"clickhouse"},
+    description=(
+        "Winning prompt phrases per species: 2- to 4-word n-grams of prompt_lineage base "
+        "prompts with their winner and loser frequencies and lift, kept when the lift is "
+        f"above {MIN_LIFT} and significant, with the design's 'Try adding ...' advice."
+    ),
+)
+def prompt_patterns(context: AssetExecutionContext, store: ClickHouseStore) -> MaterializeResult:
+    with store.session(f"prompt_patterns (run {context.run.run_id[:8]})") as session:
+        base_prompts, species_compared = lineage_overview(session)
+        frame = (
+            compute_prompt_patterns(session) if species_compared else pd.DataFrame()
+        )
+        rows = replace_table(session, "prompt_patterns", frame)
+    metadata: dict[str, Any] = {
+        "dagster/row_count": rows,
+        "base_prompts": base_prompts,
+        "species_compared": species_compared,
+    }
+    if rows:
+        metadata |= {
+            "species_with_patterns": int(frame["species_hash"].nunique()),
+            "top_patterns": MetadataValue.md(top_patterns_markdown(frame)),
+        }
+    else:
+        note = empty_result_note(base_prompts, species_compared)
+        metadata["note"] = MetadataValue.text(note)
+        context.log.info(f"prompt_patterns: empty. {note}")
+    return MaterializeResult(metadata=metadata)
