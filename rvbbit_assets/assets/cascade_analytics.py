@@ -6,7 +6,12 @@ from rvbbit_assets.assets.anomaly_scores import anomaly_scores
 from rvbbit_assets.assets.baselines import baselines
 from rvbbit_assets.assets.cost_prediction_model import cost_prediction_model
 from rvbbit_assets.assets.input_clusters import input_clusters
-from rvbbit_assets.assets.per_run import StageSummary, per_run_asset, run_stage
+from rvbbit_assets.assets.per_run import (
+    StageSummary,
+    markdown_table,
+    per_run_asset,
+    run_stage,
+)
 from rvbbit_assets.assets.regression_flags import regression_flags
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days
@@ -36,6 +41,13 @@ def build_cascade_analytics(session: StoreSession, days: DayRange) -> StageSumma
         "cost_outliers": outliers,
         "regressions": regressions,
         "runs_with_prediction": predicted,
+        "top_anomalies": markdown_table(
+            session.df(load_sql(__file__, "top_anomalies"), days.params()), "No cost outliers."
+        ),
+        "regressions_found": markdown_table(
+            session.df(load_sql(__file__, "regressions_found"), days.params()),
+            "No regressions.",
+        ),
     }
 
 

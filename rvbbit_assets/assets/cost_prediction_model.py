@@ -117,6 +117,7 @@ def versions_markdown(models: list[CostModelVersion]) -> str:
 
 
 @per_run_asset(
+    table="cost_predictions",
     deps=[session_facts, input_clusters],
     kinds={"clickhouse", "scikitlearn"},
     group_name="models_and_forecasts",

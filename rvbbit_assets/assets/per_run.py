@@ -6,6 +6,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
@@ -16,6 +17,7 @@ from dagster import (
     asset,
 )
 
+from rvbbit_assets.column_schemas import table_metadata
 from rvbbit_assets.day_partitions import DayRange
 from rvbbit_assets.partitions import daily_partitions
 from rvbbit_assets.store import ClickHouseStore, StoreSession
@@ -25,10 +27,16 @@ PER_RUN_GROUP = "per_run_analytics"
 StageSummary = Mapping[str, Any]
 
 
-def per_run_asset(**kwargs: Any) -> Callable[[Callable], AssetsDefinition]:
-    """`@asset` for a stage partitioned by day; a range of days runs as one run."""
+def per_run_asset(
+    table: str | None = None, **kwargs: Any
+) -> Callable[[Callable], AssetsDefinition]:
+    """`@asset` for a stage partitioned by day; a range of days runs as one run.
+
+    The stage writes the analytics table of its own name unless `table` says otherwise.
+    """
 
     def decorate(fn: Callable) -> AssetsDefinition:
+        kwargs.setdefault("metadata", table_metadata(table or fn.__name__))
         with warnings.catch_warnings():
             # The single-run backfill policy is marked beta; it is what we rely on.
             warnings.simplefilter("ignore", BetaWarning)
@@ -58,3 +66,10 @@ def run_stage(
         summary = dict(build(session, days))
     context.log.info(f"{stage}: {summary}")
     return MaterializeResult(metadata={"days": MetadataValue.text(str(days)), **summary})
+
+
+def markdown_table(frame: pd.DataFrame, when_empty: str) -> MetadataValue:
+    """A result table as markdown metadata, readable in the Dagster UI."""
+    if frame.empty:
+        return MetadataValue.md(when_empty)
+    return MetadataValue.md(frame.to_markdown(index=False))

@@ -1,0 +1,44 @@
+"""Column schemas of the analytics tables for the Dagster UI, read from the migrations.
+
+The migrations are the one definition of each table; parsing their CREATE TABLE bodies
+gives the UI its `dagster/column_schema` without opening the store at import time.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from dagster import TableColumn, TableSchema
+
+from rvbbit_assets.schema import migrations
+
+_CREATE = re.compile(
+    r"CREATE TABLE IF NOT EXISTS \$\{analytics\}\.(\w+)\s*\((.*?)\n\)\s*\nENGINE", re.S
+)
+_COLUMN = re.compile(r"^\s{4}(\w+)\s+(.+?),?\s*(?:--\s*(.*))?$")
+
+
+@cache
+def _analytics_tables() -> dict[str, TableSchema]:
+    tables: dict[str, TableSchema] = {}
+    for migration in migrations("analytics"):
+        for name, body in _CREATE.findall(migration.text):
+            columns = []
+            for line in body.splitlines():
+                match = _COLUMN.match(line)
+                if match and not line.strip().startswith(("INDEX", "--")):
+                    column, column_type, comment = match.groups()
+                    columns.append(TableColumn(column, column_type.rstrip(","), comment or None))
+            tables[name] = TableSchema(columns=columns)
+    return tables
+
+
+def column_schema(table: str) -> TableSchema | None:
+    return _analytics_tables().get(table)
+
+
+def table_metadata(table: str) -> dict:
+    """Definition metadata of an asset stored in `table`: its column schema."""
+    schema = column_schema(table)
+    return {"dagster/column_schema": schema, "table": f"analytics.{table}"} if schema else {}
