@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
+from rvbbit_assets.assets.groups import MODELS_GROUP
 from rvbbit_assets.assets.history import ensure_history
 from rvbbit_assets.assets.input_clusters import input_clusters
 from rvbbit_assets.assets.per_run import StageSummary, day_range, per_run_asset, run_stage
@@ -120,7 +121,7 @@ def versions_markdown(models: list[CostModelVersion]) -> str:
     table="cost_predictions",
     deps=[session_facts, input_clusters],
     kinds={"clickhouse", "scikitlearn"},
-    group_name="models_and_forecasts",
+    group_name=MODELS_GROUP,
     description=(
         "Weekly cost-prediction model versions (trained on runs before the week, stored with "
         "holdout metrics against the naive cascade-median baseline) and each run's predicted "

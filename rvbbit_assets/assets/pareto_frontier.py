@@ -12,11 +12,11 @@ from typing import Any
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
+from rvbbit_assets.assets.groups import INSIGHTS_GROUP
 from rvbbit_assets.assets.sources import prompt_lineage, unified_logs
+from rvbbit_assets.column_schemas import table_metadata
 from rvbbit_assets.day_partitions import load_sql, replace_table
 from rvbbit_assets.store import ClickHouseStore, StoreSession
-
-INSIGHTS_GROUP = "insights"
 
 # Decided takes a model needs in a species/cell before it is compared at all.
 MIN_TAKES_PER_MODEL = 20
@@ -70,6 +70,7 @@ def top_recommendations_markdown(frame: pd.DataFrame) -> str:
 @asset(
     deps=[unified_logs, prompt_lineage],
     group_name=INSIGHTS_GROUP,
+    metadata=table_metadata("pareto_frontier"),
     kinds={"clickhouse"},
     description=(
         "Per species, cascade and cell: each model's average cost per take, average quality "

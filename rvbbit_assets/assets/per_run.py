@@ -17,12 +17,11 @@ from dagster import (
     asset,
 )
 
+from rvbbit_assets.assets.groups import PER_RUN_GROUP
 from rvbbit_assets.column_schemas import table_metadata
 from rvbbit_assets.day_partitions import DayRange
 from rvbbit_assets.partitions import daily_partitions
 from rvbbit_assets.store import ClickHouseStore, StoreSession
-
-PER_RUN_GROUP = "per_run_analytics"
 
 StageSummary = Mapping[str, Any]
 

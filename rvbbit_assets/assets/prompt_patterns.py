@@ -11,8 +11,9 @@ from typing import Any
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from rvbbit_assets.assets.pareto_frontier import INSIGHTS_GROUP
+from rvbbit_assets.assets.groups import INSIGHTS_GROUP
 from rvbbit_assets.assets.sources import prompt_lineage
+from rvbbit_assets.column_schemas import table_metadata
 from rvbbit_assets.day_partitions import load_sql, replace_table
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
@@ -105,6 +106,7 @@ def empty_result_note(base_prompts: int, species_compared: int) -> str:
 @asset(
     deps=[prompt_lineage],
     group_name=INSIGHTS_GROUP,
+    metadata=table_metadata("prompt_patterns"),
     kinds={"clickhouse"},
     description=(
         "Winning prompt phrases per species: 2- to 4-word n-grams of prompt_lineage base "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import AssetSpec
 
-SOURCE_GROUP = "rvbbit_source"
+from rvbbit_assets.assets.groups import SOURCE_GROUP
 
 unified_logs = AssetSpec(
     "unified_logs",
