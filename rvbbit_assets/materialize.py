@@ -9,6 +9,7 @@ from datetime import date
 from dagster import DagsterInstance, materialize
 
 from rvbbit_assets.assets.pipeline import per_run_assets, refreshed_after_runs
+from rvbbit_assets.checks import pipeline_checks
 from rvbbit_assets.config import Settings
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, DayRange, utc_now
 from rvbbit_assets.store import ClickHouseStore
@@ -79,7 +80,7 @@ def materialize_days(
     days = DayRange(first, last)
     instance = instance or dagster_instance()
     result = materialize(
-        per_run_assets,
+        [*per_run_assets, *pipeline_checks],  # blocking checks stop a bad day going further
         resources={"store": store},
         instance=instance,
         tags={RANGE_START_TAG: days.first.isoformat(), RANGE_END_TAG: days.last.isoformat()},

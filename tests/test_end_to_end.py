@@ -19,7 +19,7 @@ from rvbbit_assets.day_partitions import utc_now
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-LINEAGE_TARGETS = ("cascade_analytics",)
+LINEAGE_TARGETS = ("cascade_analytics", "alerts", "forecasts")
 
 
 def _free_port() -> int:

@@ -1,10 +1,12 @@
 """The assets in pipeline order (defined once; definitions, CLI and sensor use these lists)."""
 
+from rvbbit_assets.assets.alerts import alerts
 from rvbbit_assets.assets.anomaly_scores import anomaly_scores
 from rvbbit_assets.assets.baselines import baselines
 from rvbbit_assets.assets.cascade_analytics import cascade_analytics
 from rvbbit_assets.assets.cell_analytics import cell_analytics
 from rvbbit_assets.assets.cost_prediction_model import cost_prediction_model
+from rvbbit_assets.assets.forecasts import forecasts
 from rvbbit_assets.assets.input_clusters import input_clusters
 from rvbbit_assets.assets.pareto_frontier import pareto_frontier
 from rvbbit_assets.assets.prompt_patterns import prompt_patterns
@@ -19,8 +21,9 @@ per_run_assets = [
     regression_flags,
     cost_prediction_model,
     cascade_analytics,
+    alerts,
     cell_analytics,
 ]
 
 # Unpartitioned assets over all analysed runs, refreshed after each per-run materialization.
-refreshed_after_runs = [pareto_frontier, prompt_patterns]
+refreshed_after_runs = [forecasts, pareto_frontier, prompt_patterns]

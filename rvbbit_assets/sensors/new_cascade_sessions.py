@@ -26,6 +26,7 @@ from dagster import (
 
 from rvbbit_assets.assets.pipeline import per_run_assets, refreshed_after_runs
 from rvbbit_assets.assets.session_facts import abandoned_after
+from rvbbit_assets.checks import pipeline_checks
 from rvbbit_assets.config import Settings
 from rvbbit_assets.day_partitions import (
     RANGE_END_TAG,
@@ -127,6 +128,7 @@ def run_request_for(findings: TickFindings, today: date) -> RunRequest:
     return RunRequest(
         run_key=f"{days}@{digest}",
         asset_selection=[a.key for a in per_run_assets],
+        asset_check_keys=[key for check in pipeline_checks for key in check.check_keys],
         tags={RANGE_START_TAG: days.first.isoformat(), RANGE_END_TAG: days.last.isoformat()},
     )
 

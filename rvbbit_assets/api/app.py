@@ -1,0 +1,255 @@
+"""The read-only HTTP API over the analytics tables (Starlette, served by uvicorn).
+
+Adding an endpoint is one function (`def name(call: Call) -> Any`, returning the JSON
+document; it runs in the threadpool, so plain blocking store reads are fine) and one line
+in `routes()`. Errors are JSON `{"error": code, "message": text}`:
+400 for malformed ids or query parameters, 404 for unknown ids and paths, 503 while the
+embedded store is held by a pipeline run past the API's short wait, and 500 (with the
+details only in the server log) for anything unexpected.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from rvbbit_assets.api.views import (
+    AlertFilter,
+    BadRequest,
+    cascade_summary,
+    checked_id,
+    recent_alerts,
+    session_analytics,
+    to_json,
+)
+from rvbbit_assets.cost_estimate import estimate_cost
+from rvbbit_assets.store import ClickHouseStore, StoreBusyError, StoreError, StoreSession
+
+log = logging.getLogger("rvbbit_assets.api")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+# How long a request waits for the embedded store before answering 503.
+DEFAULT_STORE_WAIT_SECONDS = 5.0
+MAX_BODY_BYTES = 1_000_000
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def json_response(document: Any, status: int = 200, headers: dict[str, str] | None = None
+                  ) -> Response:
+    return Response(to_json(document), status_code=status, media_type="application/json",
+                    headers=headers)
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None
+           ) -> Response:
+    return json_response({"error": code, "message": message}, status, headers)
+
+
+class _AnyIdConvertor(Convertor[str]):
+    """Any text, "/" and control characters included, so that `checked_id` (400), not the
+    router (404), answers an id that cannot be one."""
+
+    regex = "(?s:.*)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("any_id", _AnyIdConvertor())
+
+
+def store_wait_seconds() -> float:
+    return float(os.environ.get("RVBBIT_API_STORE_WAIT_SECONDS") or DEFAULT_STORE_WAIT_SECONDS)
+
+
+@dataclass(frozen=True)
+class Call:
+    """What an endpoint gets: the request, its body (already read) and the store."""
+
+    request: Request
+    body: bytes
+    store: ClickHouseStore
+
+    def path_id(self, name: str) -> str:
+        """A path parameter that is a session or cascade id (BadRequest when malformed)."""
+        return checked_id(self.request.path_params[name], name)
+
+    def query(self, allowed: set[str]) -> dict[str, str]:
+        """The query parameters, each at most once and all in `allowed`."""
+        items = self.request.query_params.multi_items()
+        names = [name for name, _ in items]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise BadRequest(f"query parameter(s) given more than once: {', '.join(repeated)}")
+        unknown = sorted(set(names) - allowed)
+        if unknown:
+            raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
+        return dict(items)
+
+    def json(self) -> Any:
+        """The body as JSON (BadRequest when it is not)."""
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("the request body must be JSON") from None
+
+    def session(self, purpose: str) -> AbstractContextManager[StoreSession]:
+        """The store for a short read; StoreBusyError (503) after the API's short wait."""
+        return self.store.session(f"api {purpose}", timeout=store_wait_seconds())
+
+
+Endpoint = Callable[[Call], Any]
+
+
+def _answer(fn: Endpoint, call: Call) -> Response:
+    try:
+        return json_response(fn(call))
+    except BadRequest as exc:
+        return _error(400, "bad_request", str(exc))
+    except ApiError as exc:
+        return _error(exc.status, exc.code, exc.message)
+    except StoreBusyError as exc:
+        log.warning("store busy: %s", exc)
+        return _error(
+            503, "store_busy",
+            "the analytics store is busy with a pipeline run; retry in a few seconds",
+            {"Retry-After": "5"},
+        )
+    except StoreError as exc:
+        log.error("store unavailable: %s", exc)
+        return _error(503, "store_unavailable", "the analytics store is unavailable")
+
+
+def _endpoint(store: ClickHouseStore, fn: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    """A Starlette endpoint: reads the body (bounded), then runs `fn` in the threadpool."""
+
+    async def endpoint(request: Request) -> Response:
+        body = b""
+        if request.method not in ("GET", "HEAD"):
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    return _error(413, "body_too_large",
+                                  f"the request body is over {MAX_BODY_BYTES} bytes")
+                chunks.append(chunk)
+            body = b"".join(chunks)
+        return await run_in_threadpool(_answer, fn, Call(request, body, store))
+
+    endpoint.__name__ = fn.__name__
+    return endpoint
+
+
+# --- endpoints: each takes a Call and returns the JSON document -------------------------------
+
+
+def healthz(call: Call) -> Any:
+    return {"status": "ok"}
+
+
+def session_endpoint(call: Call) -> Any:
+    session_id = call.path_id("session_id")
+    with call.session("session") as session:
+        document = session_analytics(session, session_id)
+    if document is None:
+        raise ApiError(404, "not_found", f"no analytics for session {session_id!r}")
+    return document
+
+
+def cascade_endpoint(call: Call) -> Any:
+    cascade_id = call.path_id("cascade_id")
+    with call.session("cascade") as session:
+        document = cascade_summary(session, cascade_id)
+    if document is None:
+        raise ApiError(404, "not_found", f"no analysed runs of cascade {cascade_id!r}")
+    return document
+
+
+def alerts_endpoint(call: Call) -> Any:
+    chosen = AlertFilter.parse(call.query(AlertFilter.PARAMETERS))
+    with call.session("alerts") as session:
+        return recent_alerts(session, chosen)
+
+
+def predict_endpoint(call: Call) -> Any:
+    """A run's cost before it runs: {"cascade_id": ..., "input": JSON text or value}."""
+    body = call.json()
+    if not isinstance(body, dict) or not isinstance(body.get("cascade_id"), str):
+        raise BadRequest('the body must be {"cascade_id": "...", "input": ...}')
+    if "input" not in body:
+        raise BadRequest('the body needs "input": the run\'s input (JSON text or value)')
+    cascade_id = checked_id(body["cascade_id"], "cascade id")
+    raw_input = body["input"]
+    input_data = raw_input if isinstance(raw_input, str) else json.dumps(raw_input)
+    origin = body.get("origin", "unknown")
+    if not isinstance(origin, str):
+        raise BadRequest('"origin" must be a string')
+    with call.session("predict") as session:
+        estimate = estimate_cost(session, cascade_id, input_data, origin=origin)
+    if estimate is None:
+        raise ApiError(404, "no_model", "no cost model yet: too few analysed runs")
+    return estimate.as_dict()
+
+
+def routes(store: ClickHouseStore) -> list[Route]:
+    def get(path: str, fn: Endpoint) -> Route:
+        return Route(path, _endpoint(store, fn), methods=["GET"])
+
+    def post(path: str, fn: Endpoint) -> Route:
+        return Route(path, _endpoint(store, fn), methods=["POST"])
+
+    return [
+        get("/healthz", healthz),
+        get("/api/analytics/session/{session_id:any_id}", session_endpoint),
+        get("/api/analytics/cascade/{cascade_id:any_id}", cascade_endpoint),
+        get("/api/analytics/alerts", alerts_endpoint),
+        post("/api/analytics/predict", predict_endpoint),
+    ]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    return _error(status, codes.get(status, "http_error"),
+                  exc.detail if isinstance(exc, HTTPException) else "error")
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    # Starlette logs the exception with its traceback; the client learns nothing of it.
+    return _error(500, "internal_error", "internal server error")
+
+
+def create_app(store: ClickHouseStore | None = None) -> Starlette:
+    return Starlette(
+        routes=routes(store or ClickHouseStore()),
+        exception_handlers={HTTPException: _http_error, Exception: _internal_error},
+    )
+
+
+def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", server_header=False)

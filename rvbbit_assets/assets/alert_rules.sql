@@ -1,0 +1,74 @@
+-- The design's _check_for_alerts, set-based, over `analysed` (rows of cascade_analytics),
+-- plus error outliers. One row per alert; `rule_order` is the design's order of the rules.
+--   cost_spike       cost_z_score > 3                  critical  "Cost is 3.4σ above normal!"
+--   regression       is_regression                     regression_severity
+--                                                      "Performance degradation: cost +N%"
+--                                                      (", duration +M%" when duration > 30%)
+--   prediction_miss  prediction_error > 1.5            warning   "Cost 180% higher than predicted"
+--   error_outlier    is_error_outlier                  warning   (one failed run is not an outage)
+SELECT
+    session_id,
+    cascade_id,
+    created_at,
+    'cost_spike' AS alert_type,
+    1 AS rule_order,
+    'critical' AS severity,
+    concat('Cost is ',
+           if(isFinite(cost_z_score), toDecimalString(toFloat64(cost_z_score), 1),
+              toString(cost_z_score)),
+           'σ above normal!') AS message,
+    toFloat64(cost_z_score) AS metric
+FROM analysed
+WHERE cost_z_score > 3
+
+UNION ALL
+
+SELECT
+    session_id,
+    cascade_id,
+    created_at,
+    'regression' AS alert_type,
+    2 AS rule_order,
+    toString(regression_severity) AS severity,
+    concat('Performance degradation: cost ',
+           if(round(toFloat64(vs_recent_avg_cost)) >= 0, '+', '-'),
+           toDecimalString(abs(toFloat64(vs_recent_avg_cost)), 0), '%',
+           if(vs_recent_avg_duration > 30,
+              concat(', duration +', toDecimalString(toFloat64(vs_recent_avg_duration), 0), '%'),
+              '')) AS message,
+    toFloat64(vs_recent_avg_cost) AS metric
+FROM analysed
+WHERE is_regression
+
+UNION ALL
+
+SELECT
+    session_id,
+    cascade_id,
+    created_at,
+    'prediction_miss' AS alert_type,
+    3 AS rule_order,
+    'warning' AS severity,
+    concat('Cost ',
+           if(isFinite(prediction_error),
+              toDecimalString(toFloat64(assumeNotNull(prediction_error)) * 100, 0),
+              toString(prediction_error)),
+           '% higher than predicted') AS message,
+    toFloat64(assumeNotNull(prediction_error)) AS metric
+FROM analysed
+WHERE prediction_error IS NOT NULL AND prediction_error > 1.5
+
+UNION ALL
+
+SELECT
+    session_id,
+    cascade_id,
+    created_at,
+    'error_outlier' AS alert_type,
+    4 AS rule_order,
+    'warning' AS severity,
+    concat('Run logged ', toString(error_count), if(error_count = 1, ' error', ' errors'),
+           ' while under 5% of its cascade''s earlier runs had any') AS message,
+    toFloat64(error_count) AS metric
+FROM analysed
+WHERE is_error_outlier

@@ -1,0 +1,43 @@
+-- Every finished run of [{start}, {end}) (its session_facts row) has exactly one
+-- cascade_analytics row, and no run of these days has a row on another day too.
+-- Samples are the first 10 session ids in sorted order.
+WITH
+    facts AS
+    (
+        SELECT session_id, count() AS n
+        FROM ${analytics}.session_facts
+        WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}
+        GROUP BY session_id
+    ),
+    analysed AS
+    (
+        SELECT session_id, count() AS n
+        FROM ${analytics}.cascade_analytics
+        WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}
+        GROUP BY session_id
+    ),
+    elsewhere AS
+    (
+        SELECT DISTINCT session_id
+        FROM ${analytics}.cascade_analytics
+        WHERE (created_at < {start:DateTime} OR created_at >= {end:DateTime})
+          AND session_id IN (SELECT session_id FROM facts)
+    )
+SELECT
+    (SELECT sum(n) FROM facts) AS finished_runs,
+    (SELECT sum(n) FROM analysed) AS analysed_rows,
+    (SELECT count() FROM facts WHERE session_id NOT IN (SELECT session_id FROM analysed))
+        AS missing,
+    (SELECT arraySlice(arraySort(groupArray(session_id)), 1, 10) FROM facts
+     WHERE session_id NOT IN (SELECT session_id FROM analysed)) AS missing_sample,
+    (SELECT count() FROM analysed WHERE session_id NOT IN (SELECT session_id FROM facts))
+        AS unexpected,
+    (SELECT arraySlice(arraySort(groupArray(session_id)), 1, 10) FROM analysed
+     WHERE session_id NOT IN (SELECT session_id FROM facts)) AS unexpected_sample,
+    (SELECT count() FROM analysed WHERE n > 1) AS duplicated,
+    (SELECT arraySlice(arraySort(groupArray(session_id)), 1, 10) FROM analysed WHERE n > 1)
+        AS duplicated_sample,
+    (SELECT count() FROM facts WHERE n > 1) AS duplicated_facts,
+    (SELECT count() FROM elsewhere) AS on_other_days,
+    (SELECT arraySlice(arraySort(groupArray(session_id)), 1, 10) FROM elsewhere)
+        AS on_other_days_sample
