@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 RVBBIT_HOME := $(CURDIR)/.rvbbit
 export DAGSTER_HOME ?= $(RVBBIT_HOME)/dagster_home
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,14 @@ run: $(STAMP)
 	$(BIN)/rvbbit-analytics materialize
 	$(BIN)/dagster dev -w workspace.yaml --port 3000
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+# Headless Chromium for the page tests, from Debian (the emoji font draws the badges).
+browser:
+	@[ -x /usr/bin/chromium ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium fonts-noto-color-emoji)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -68,6 +68,7 @@ def materialize_days(
     end: date | None = None,
     store: ClickHouseStore | None = None,
     instance: DagsterInstance | None = None,
+    refresh_downstream: bool = True,
 ) -> MaterializeOutcome:
     store = store or ClickHouseStore()
     settings: Settings = store.settings()
@@ -86,7 +87,7 @@ def materialize_days(
         tags={RANGE_START_TAG: days.first.isoformat(), RANGE_END_TAG: days.last.isoformat()},
         raise_on_error=False,
     )
-    if result.success and refreshed_after_runs:
+    if result.success and refresh_downstream and refreshed_after_runs:
         result = materialize(
             refreshed_after_runs,
             resources={"store": store},

@@ -24,9 +24,13 @@ def at(offset_days: int, hour: int = 10, minute: int = 0, second: int = 0) -> da
     )
 
 
-def analyse(store: ClickHouseStore, first: date, last: date | None = None) -> None:
+def analyse(
+    store: ClickHouseStore, first: date, last: date | None = None, refresh: bool = False
+) -> None:
+    """The per-run pipeline over [first, last]; `refresh` also runs the unpartitioned assets
+    over all runs (forecasts, insights), as the CLI and the sensor do."""
     outcome = materialize_days(first, last or first, store=store,
-                               instance=DagsterInstance.ephemeral())
+                               instance=DagsterInstance.ephemeral(), refresh_downstream=refresh)
     assert outcome.success, outcome.summary()
 
 

@@ -55,7 +55,7 @@ def _runs():
 def analysed(module_store):
     with module_store.session("test data") as session:
         write_runs(session, _runs())
-    analyse(module_store, day(0), day(1))
+    analyse(module_store, day(0), day(1), refresh=True)
     result = materialize(
         [alerts], resources={"store": module_store}, instance=DagsterInstance.ephemeral(),
         tags={RANGE_START_TAG: day(0).isoformat(), RANGE_END_TAG: day(1).isoformat()},

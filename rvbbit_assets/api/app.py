@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from rvbbit_assets.api.page import analytics_page_endpoint
 from rvbbit_assets.api.views import (
     AlertFilter,
     BadRequest,
@@ -222,6 +223,7 @@ def routes(store: ClickHouseStore) -> list[Route]:
         return Route(path, _endpoint(store, fn), methods=["POST"])
 
     return [
+        Route("/", analytics_page_endpoint(store), methods=["GET"]),
         get("/healthz", healthz),
         get("/api/analytics/session/{session_id:any_id}", session_endpoint),
         get("/api/analytics/cascade/{cascade_id:any_id}", cascade_endpoint),

@@ -27,6 +27,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from rvbbit_assets.alert_delivery import Alert, DeliveryResult, DeliverySettings, deliver
 from rvbbit_assets.assets.cascade_analytics import cascade_analytics
+from rvbbit_assets.assets.groups import INSIGHTS_GROUP
 from rvbbit_assets.assets.per_run import day_range, per_run_asset
 from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days, utc_now
 from rvbbit_assets.store import ClickHouseStore, StoreSession
@@ -244,6 +245,7 @@ def deliver_alerts(
 
 @per_run_asset(
     deps=[cascade_analytics],
+    group_name=INSIGHTS_GROUP,
     description=(
         "The design's alerts for every analysed run (cost spike z > 3, regression, prediction "
         "miss > 150%, error outlier), stored once per (session_id, alert_type), delivered once "
