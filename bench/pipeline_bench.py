@@ -61,6 +61,7 @@ def worker(size: str) -> dict:
             {"d": new_day, "n": SAMPLE})]
         per_session_s = seconds_per_session(session, sample)
     analysed = backfill.analysed_runs + one_day.analysed_runs
+    first_tick_s, steady_tick_s = sensor_tick_seconds(store)
     return {
         "size": size,
         "runs_generated": demo.runs,
@@ -74,7 +75,23 @@ def worker(size: str) -> dict:
         "per_session_ms": round(per_session_s * 1000, 2),
         "per_session_extrapolated_seconds": round(per_session_s * analysed),
         "speedup_vs_per_session": round(per_session_s * analysed / (backfill_s + new_day_s)),
+        "sensor_first_tick_seconds": round(first_tick_s, 3),
+        "sensor_tick_seconds": round(steady_tick_s, 3),
     }
+
+
+def sensor_tick_seconds(store) -> tuple[float, float]:
+    """The sensor's queries: the first tick (reconciliation) and a steady-state tick."""
+    from rvbbit_assets.day_partitions import utc_now
+    from rvbbit_assets.sensors.new_cascade_sessions import find_days_to_analyse
+
+    with store.session("bench sensor") as session:
+        started = time.perf_counter()
+        first = find_days_to_analyse(session, None, utc_now())
+        first_s = time.perf_counter() - started
+        started = time.perf_counter()
+        find_days_to_analyse(session, first.cursor, utc_now())
+        return first_s, time.perf_counter() - started
 
 
 def main() -> None:

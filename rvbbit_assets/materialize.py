@@ -80,21 +80,23 @@ def materialize_days(
         return MaterializeOutcome(None, True, None, before, 0, 0, 0)
     days = DayRange(first, last)
     instance = instance or dagster_instance()
-    result = materialize(
-        [*per_run_assets, *pipeline_checks],  # blocking checks stop a bad day going further
-        resources={"store": store},
-        instance=instance,
-        tags={RANGE_START_TAG: days.first.isoformat(), RANGE_END_TAG: days.last.isoformat()},
-        raise_on_error=False,
-    )
-    if result.success and refresh_downstream and refreshed_after_runs:
+    # The steps run in this process, one after another: holding the store for the whole
+    # run lets them share one open engine (opening chDB costs more as the store grows).
+    with store.session(f"rvbbit-analytics materialize {days}") as session:
         result = materialize(
-            refreshed_after_runs,
+            [*per_run_assets, *pipeline_checks],  # blocking checks stop a bad day early
             resources={"store": store},
             instance=instance,
+            tags={RANGE_START_TAG: days.first.isoformat(), RANGE_END_TAG: days.last.isoformat()},
             raise_on_error=False,
         )
-    with store.session("materialize: summary") as session:
+        if result.success and refresh_downstream and refreshed_after_runs:
+            result = materialize(
+                refreshed_after_runs,
+                resources={"store": store},
+                instance=instance,
+                raise_on_error=False,
+            )
         (analysed, outliers, regressions), = session.rows(
             "SELECT count(), countIf(is_cost_outlier), countIf(is_regression)"
             " FROM ${analytics}.cascade_analytics"

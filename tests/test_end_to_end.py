@@ -8,11 +8,11 @@ import socket
 import subprocess
 import time
 import urllib.request
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from analyse import row
+from analyse import analyse, row, table
 from runs import Run, llm, write_runs
 
 from rvbbit_assets.day_partitions import utc_now
@@ -138,3 +138,61 @@ def _try_graph(port: int) -> dict[str, set[str]] | None:
         return _asset_graph(port)
     except (OSError, KeyError, ValueError):
         return None
+
+
+LAUNCH_BACKFILL = """
+mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}"""
+BACKFILL_STATUS = """
+query($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    ... on PartitionBackfill { status runs(limit: 50) { runId tags { key value } } }
+  }
+}"""
+
+
+def _graphql(port: int, query: str, variables: dict) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query, "variables": variables}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)["data"]
+
+
+def test_a_backfill_from_the_asset_graph_is_one_run_equal_to_the_cli(store, dagster_dev):
+    now = utc_now().replace(microsecond=0)
+    runs = [Run(f"bf-{i}", "c", now - timedelta(days=1, minutes=i), [llm(0.1 * (i + 1))])
+            for i in range(3)] + [Run("bf-today", "c", now - timedelta(minutes=5), [llm(0.2)])]
+    with store.session("e2e data") as session:
+        write_runs(session, runs)
+    _wait_for(lambda: _try_graph(dagster_dev.port), 120, "the webserver")
+    days = [(now - timedelta(days=1)).date().isoformat(), now.date().isoformat()]
+    stages = ["session_facts", "input_clusters", "baselines", "anomaly_scores",
+              "regression_flags", "cost_prediction_model", "cascade_analytics"]
+    launched = _graphql(dagster_dev.port, LAUNCH_BACKFILL, {"params": {
+        "partitionNames": days, "assetSelection": [{"path": [s]} for s in stages]}})
+    backfill_id = launched["launchPartitionBackfill"]["backfillId"]
+
+    def finished():
+        state = _graphql(dagster_dev.port, BACKFILL_STATUS, {"id": backfill_id})
+        backfill = state["partitionBackfillOrError"]
+        return backfill if backfill["status"] not in ("REQUESTED", "CANCELING") else None
+
+    backfill = _wait_for(finished, 300, "the backfill")
+    assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), backfill
+    (run,) = backfill["runs"]  # the whole range of days in one run
+    tags = {t["key"]: t["value"] for t in run["tags"]}
+    assert (tags["dagster/asset_partition_range_start"],
+            tags["dagster/asset_partition_range_end"]) == tuple(days)
+
+    from_ui = table(store, "cascade_analytics", exclude=("analyzed_at",))
+    assert set(from_ui["session_id"]) >= {"bf-0", "bf-1", "bf-2", "bf-today"}
+    analyse(store, date.fromisoformat(days[0]), date.fromisoformat(days[1]))
+    assert table(store, "cascade_analytics", exclude=("analyzed_at",)).equals(from_ui)
