@@ -81,7 +81,8 @@ def staging_copy(session: StoreSession, table: str) -> Iterator[str]:
     try:
         yield staging
     finally:
-        session.command(f"DROP TABLE IF EXISTS ${{analytics}}.{staging}")
+        # SYNC: a staging table leaves nothing behind for the engine to load later.
+        session.command(f"DROP TABLE IF EXISTS ${{analytics}}.{staging} SYNC")
 
 
 def replace_days(

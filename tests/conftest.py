@@ -34,8 +34,8 @@ def _fresh_store() -> Iterator[ClickHouseStore]:
         apply_migrations(session, with_source=True)
     yield store
     with store.session("test teardown") as session:
-        session.command("DROP DATABASE IF EXISTS ${source}")
-        session.command("DROP DATABASE IF EXISTS ${analytics}")
+        session.command("DROP DATABASE IF EXISTS ${source} SYNC")
+        session.command("DROP DATABASE IF EXISTS ${analytics} SYNC")
 
 
 @pytest.fixture

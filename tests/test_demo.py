@@ -68,8 +68,8 @@ def test_same_seed_gives_identical_rows(store: ClickHouseStore, tmp_path: Path) 
             second = _table_contents(session)
     finally:
         with twin.session("test twin teardown") as session:
-            session.command("DROP DATABASE IF EXISTS ${source}")
-            session.command("DROP DATABASE IF EXISTS ${analytics}")
+            session.command("DROP DATABASE IF EXISTS ${source} SYNC")
+            session.command("DROP DATABASE IF EXISTS ${analytics} SYNC")
     assert all(first[table] for table in first)
     for table in first:
         assert first[table] == second[table], table

@@ -34,7 +34,7 @@ def _wait_for(condition, timeout, what):
         value = condition()
         if value:
             return value
-        time.sleep(1)
+        time.sleep(3)  # each poll takes the store from the Dagster processes for a moment
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 

@@ -301,8 +301,8 @@ def twin_store(store: ClickHouseStore) -> Iterator[ClickHouseStore]:
         apply_migrations(session, with_source=True)
     yield twin
     with twin.session("test twin teardown") as session:
-        session.command("DROP DATABASE IF EXISTS ${source}")
-        session.command("DROP DATABASE IF EXISTS ${analytics}")
+        session.command("DROP DATABASE IF EXISTS ${source} SYNC")
+        session.command("DROP DATABASE IF EXISTS ${analytics} SYNC")
 
 
 def test_same_data_gives_the_same_forecast(

@@ -371,8 +371,8 @@ def demo(module_store: ClickHouseStore, tmp_path_factory: pytest.TempPathFactory
         yield store, json.loads(truth_path.read_text()), frontier_metadata, patterns_metadata
     finally:
         with store.session("test demo teardown") as session:
-            session.command("DROP DATABASE IF EXISTS ${source}")
-            session.command("DROP DATABASE IF EXISTS ${analytics}")
+            session.command("DROP DATABASE IF EXISTS ${source} SYNC")
+            session.command("DROP DATABASE IF EXISTS ${analytics} SYNC")
 
 
 def test_demo_cheaper_model_is_recommended(demo) -> None:
