@@ -29,7 +29,6 @@ from rvbbit_assets.assets.forecasts import (
 from rvbbit_assets.assets.pipeline import per_run_assets
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG
 from rvbbit_assets.demo import generate_demo
-from rvbbit_assets.schema import apply_migrations
 from rvbbit_assets.store import ClickHouseStore
 
 TODAY = datetime.now(UTC).date()
@@ -291,18 +290,11 @@ def test_origin_is_the_data_not_the_clock(store: ClickHouseStore) -> None:
 
 
 @pytest.fixture
-def twin_store(store: ClickHouseStore) -> Iterator[ClickHouseStore]:
+def twin_store() -> Iterator[ClickHouseStore]:
     """A second pair of databases in the same chDB store (one store path per process)."""
-    twin = ClickHouseStore(
-        source_database=f"{store.source_database}_twin",
-        analytics_database=f"{store.analytics_database}_twin",
-    )
-    with twin.session("test twin setup") as session:
-        apply_migrations(session, with_source=True)
-    yield twin
-    with twin.session("test twin teardown") as session:
-        session.command("DROP DATABASE IF EXISTS ${source} SYNC")
-        session.command("DROP DATABASE IF EXISTS ${analytics} SYNC")
+    from conftest import _fresh_store
+
+    yield from _fresh_store()
 
 
 def test_same_data_gives_the_same_forecast(

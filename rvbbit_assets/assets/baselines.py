@@ -2,9 +2,9 @@
 
 from dagster import AssetExecutionContext, MaterializeResult
 
-from rvbbit_assets.assets.history import ensure_history, with_history
+from rvbbit_assets.assets.history import run_stage_over_history, with_history
 from rvbbit_assets.assets.input_clusters import input_clusters
-from rvbbit_assets.assets.per_run import StageSummary, day_range, per_run_asset, run_stage
+from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days
 from rvbbit_assets.store import ClickHouseStore, StoreSession
@@ -37,6 +37,4 @@ def build_baselines(session: StoreSession, days: DayRange) -> StageSummary:
     ),
 )
 def baselines(context: AssetExecutionContext, store: ClickHouseStore) -> MaterializeResult:
-    with store.session(f"baselines history check (run {context.run.run_id[:8]})") as session:
-        ensure_history(context, session, day_range(context))
-    return run_stage(context, store, build_baselines)
+    return run_stage_over_history(context, store, build_baselines)

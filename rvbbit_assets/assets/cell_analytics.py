@@ -11,8 +11,8 @@ from typing import Any
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
-from rvbbit_assets.assets.history import ensure_history
-from rvbbit_assets.assets.per_run import StageSummary, day_range, per_run_asset, run_stage
+from rvbbit_assets.assets.history import run_stage_over_history
+from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.assets.sources import unified_logs
 from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days
@@ -141,8 +141,4 @@ def cell_breakdown(session: StoreSession, session_id: str) -> list[dict[str, Any
     ),
 )
 def cell_analytics(context: AssetExecutionContext, store: ClickHouseStore) -> MaterializeResult:
-    # The baselines read every earlier analysed run, whatever its day: make sure those
-    # days were analysed, as baselines does.
-    with store.session(f"cell_analytics history check (run {context.run.run_id[:8]})") as session:
-        ensure_history(context, session, day_range(context))
-    return run_stage(context, store, build_cell_analytics)
+    return run_stage_over_history(context, store, build_cell_analytics)

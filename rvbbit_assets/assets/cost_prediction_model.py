@@ -14,9 +14,9 @@ import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from rvbbit_assets.assets.groups import MODELS_GROUP
-from rvbbit_assets.assets.history import ensure_history
+from rvbbit_assets.assets.history import run_stage_over_history
 from rvbbit_assets.assets.input_clusters import input_clusters
-from rvbbit_assets.assets.per_run import StageSummary, day_range, per_run_asset, run_stage
+from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.cost_model import (
     MAX_TRAINING_RUNS,
@@ -131,6 +131,4 @@ def versions_markdown(models: list[CostModelVersion]) -> str:
 def cost_prediction_model(
     context: AssetExecutionContext, store: ClickHouseStore
 ) -> MaterializeResult:
-    with store.session(f"cost_prediction_model history (run {context.run.run_id[:8]})") as s:
-        ensure_history(context, s, day_range(context))
-    return run_stage(context, store, build_cost_predictions)
+    return run_stage_over_history(context, store, build_cost_predictions)

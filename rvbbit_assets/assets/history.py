@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from dagster import AssetExecutionContext, AssetMaterialization
+from dagster import AssetExecutionContext, AssetMaterialization, MaterializeResult
 
 from rvbbit_assets.assets.input_clusters import build_input_clusters
+from rvbbit_assets.assets.per_run import StageBuilder, day_range, run_stage
 from rvbbit_assets.assets.session_facts import build_session_facts
 from rvbbit_assets.config import Settings
 from rvbbit_assets.day_partitions import DayRange, load_sql
-from rvbbit_assets.store import StoreSession
+from rvbbit_assets.store import ClickHouseStore, StoreSession
 
 
 def with_history(stage_sql: str) -> str:
@@ -77,3 +78,13 @@ def ensure_history(
                 )
             )
     return missing
+
+
+def run_stage_over_history(
+    context: AssetExecutionContext, store: ClickHouseStore, build: StageBuilder
+) -> MaterializeResult:
+    """`run_stage` for a stage that looks back over earlier days: complete them first."""
+    days = day_range(context)
+    with store.session(f"history check {days} (run {context.run.run_id[:8]})") as session:
+        ensure_history(context, session, days)
+    return run_stage(context, store, build)

@@ -24,6 +24,7 @@ from rvbbit_assets.partitions import daily_partitions
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
 StageSummary = Mapping[str, Any]
+StageBuilder = Callable[[StoreSession, DayRange], StageSummary]
 
 
 def per_run_asset(
@@ -56,7 +57,7 @@ def day_range(context: AssetExecutionContext) -> DayRange:
 def run_stage(
     context: AssetExecutionContext,
     store: ClickHouseStore,
-    build: Callable[[StoreSession, DayRange], StageSummary],
+    build: StageBuilder,
 ) -> MaterializeResult:
     """Hold the store for one stage over the run's days and report its summary."""
     days = day_range(context)
