@@ -220,12 +220,18 @@ def training_fingerprint(training: pd.DataFrame) -> str:
     return digest.hexdigest()[:16]
 
 
-def train_version(history: pd.DataFrame, version_start: datetime) -> CostModelVersion | None:
-    """The model for the week starting `version_start`, from runs that started before it.
+def training_window(history: pd.DataFrame, version_start: datetime) -> pd.DataFrame:
+    """The runs a version learns from: the most recent ones that started before its week.
 
     `history` is cost_features.sql's output ordered by (created_at, session_id).
     """
-    training = history[history["created_at"] < version_start].tail(MAX_TRAINING_RUNS)
+    return history[history["created_at"] < version_start].tail(MAX_TRAINING_RUNS)
+
+
+def train_version(
+    training: pd.DataFrame, version_start: datetime, fingerprint: str
+) -> CostModelVersion | None:
+    """The model for the week starting `version_start`, from its `training_window`."""
     if len(training) < MIN_TRAINING_RUNS:
         return None
     split = int(len(training) * (1 - HOLDOUT_SHARE))
@@ -250,7 +256,7 @@ def train_version(history: pd.DataFrame, version_start: datetime) -> CostModelVe
         model_version=version_start,
         training_start=training["created_at"].iloc[0].to_pydatetime(),
         training_rows=len(training),
-        training_fingerprint=training_fingerprint(training),
+        training_fingerprint=fingerprint,
         estimator=best,
         holdout_start=newest["created_at"].iloc[0].to_pydatetime(),
         holdout_rows=len(newest),

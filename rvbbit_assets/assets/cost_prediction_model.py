@@ -19,10 +19,10 @@ from rvbbit_assets.assets.input_clusters import input_clusters
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.cost_model import (
-    MAX_TRAINING_RUNS,
     CostModelVersion,
     train_version,
     training_fingerprint,
+    training_window,
 )
 from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days_with_frame, utc_now
 from rvbbit_assets.store import ClickHouseStore, StoreSession
@@ -56,12 +56,13 @@ def models_for_weeks(
     models: dict[datetime, CostModelVersion] = {}
     trained: list[CostModelVersion] = []
     for version in versions:
-        training = history[history["created_at"] < version].tail(MAX_TRAINING_RUNS)
+        training = training_window(history, version)
+        fingerprint = training_fingerprint(training)
         row = stored.get(version)
-        if row is not None and row["training_fingerprint"] == training_fingerprint(training):
+        if row is not None and row["training_fingerprint"] == fingerprint:
             models[version] = CostModelVersion.from_row(row)
             continue
-        model = train_version(history, version)
+        model = train_version(training, version, fingerprint)
         if model is None:
             continue
         session.insert_df("cost_models", pd.DataFrame([model.to_row(utc_now())]))
