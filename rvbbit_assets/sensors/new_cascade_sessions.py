@@ -87,9 +87,10 @@ def find_days_to_analyse(
     session: StoreSession, cursor: SensorCursor | None, now: datetime
 ) -> TickFindings:
     parts = list_log_parts(session)
-    since = DayRange(Settings.from_env().partitions_start, now.date()).start
+    first_day = Settings.from_env().partitions_start
     if cursor is None:
         everything = current_watermark(parts)
+        since = DayRange(first_day, now.date()).start
         unanalysed = _days(session, "unanalysed_days", {"since": since})
         return TickFindings(
             {d: "finished runs not analysed yet" for d in unanalysed},
@@ -111,7 +112,6 @@ def find_days_to_analyse(
     changes = dict(session.rows(load_sql(__file__, "changed_recent_days"), {"since": recent_since}))
     for d, evidence in changes.items():
         found.setdefault(d, f"source rows changed after analysis: {evidence}")
-    first_day = Settings.from_env().partitions_start
     return TickFindings(
         {d: why for d, why in found.items() if d >= first_day},
         SensorCursor(completed=completed.watermark, abandoned=abandoned.watermark),
