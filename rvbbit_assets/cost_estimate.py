@@ -71,9 +71,9 @@ def estimate_cost(
         "day_of_week": starts_at.weekday(),
         "depth": 0,
         "cascade_prior_runs": levels[0],
-        "cascade_recent_avg_cost": levels[1] if levels[0] else None,
+        "cascade_recent_median_cost": levels[1] if levels[0] else None,
         "input_prior_runs": levels[2],
-        "input_recent_avg_cost": levels[3] if levels[2] else None,
+        "input_recent_median_cost": levels[3] if levels[2] else None,
     }])
     cost, low, high = model.predict(raw)
     return CostEstimate(

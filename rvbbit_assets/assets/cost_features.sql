@@ -1,6 +1,7 @@
 -- What is known about each analysed run before it starts, for runs that started before
 -- {end}: its cascade, input shape, caller, time, and the cost level of earlier runs (the
--- cascade's last 50, and the last 10 with the same input). total_cost is the target.
+-- median of the cascade's last 50 and of the last 10 with the same input; medians, so one
+-- spike does not inflate the next runs' predictions). total_cost is the target.
 SELECT
     f.session_id AS session_id,
     f.cascade_id AS cascade_id,
@@ -17,9 +18,9 @@ SELECT
     f.day_of_week AS day_of_week,
     f.depth AS depth,
     count() OVER cascade_before AS cascade_prior_runs,
-    avg(f.total_cost) OVER cascade_before AS cascade_recent_avg_cost,
+    median(f.total_cost) OVER cascade_before AS cascade_recent_median_cost,
     count() OVER same_input_before AS input_prior_runs,
-    avg(f.total_cost) OVER same_input_before AS input_recent_avg_cost
+    median(f.total_cost) OVER same_input_before AS input_recent_median_cost
 FROM ${analytics}.session_facts AS f
 INNER JOIN
 (

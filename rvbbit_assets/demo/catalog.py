@@ -63,8 +63,7 @@ class Cell:
     output_tokens: int = 200  # median completion tokens
     takes: int = 0  # parallel attempts; 0 = a single call
     permute_take_models: bool = False  # every take set runs each model once
-    reforge_rate: float = 0.0  # share of runs whose answer is refined...
-    reforge_steps: int = 0  # ...over this many steps
+    reforge_steps: int = 0  # every run refines its answer over this many steps (config)
     tool: str | None = None
     tool_rate: float = 0.0
     sub_cascade: str | None = None
@@ -217,11 +216,11 @@ CASCADES: tuple[Cascade, ...] = (
             Cell(
                 "analyze",
                 "Review the diff {{ input.diff }} and list the defects you find.",
-                ("anthropic/claude-sonnet-4", "openai/gpt-4o"),
-                (0.5, 0.5),
+                ("anthropic/claude-sonnet-4", "openai/gpt-4o", "google/gemini-2.5-flash"),
                 prompt_tokens=700,
                 output_tokens=500,
                 takes=3,
+                permute_take_models=True,
                 responses=('"1. Off-by-one in the pager."', '"No defects found."'),
             ),
             Cell(
@@ -231,7 +230,6 @@ CASCADES: tuple[Cascade, ...] = (
                 prompt_tokens=400,
                 input_share=0.5,
                 output_tokens=300,
-                reforge_rate=0.2,
                 reforge_steps=2,
                 responses=('"Use range(len(x) - 1)."', '"Guard against None."'),
             ),
@@ -282,7 +280,6 @@ CASCADES: tuple[Cascade, ...] = (
                 prompt_tokens=500,
                 input_share=0.5,
                 output_tokens=900,
-                reforge_rate=0.5,
                 reforge_steps=2,
                 responses=('"# Report\\n..."',),
             ),

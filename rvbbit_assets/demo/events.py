@@ -349,16 +349,16 @@ def _reforge_rows(
     model: np.ndarray,
     tokens_out: np.ndarray,
 ) -> None:
-    """Reforge refines the answer over steps, each reading the previous one."""
-    refined = rng.random(len(group)) < cell.reforge_rate
-    sess, factor, previous = group.sess[refined], group.factor[refined], tokens_out[refined]
+    """Reforge refines the answer over steps, each reading the previous one. It is cell
+    config in RVBBIT, so every run of a reforging cell takes every step."""
+    sess, factor, previous = group.sess, group.factor, tokens_out
     for step in range(1, cell.reforge_steps + 1):
         tokens_in = (cell.prompt_tokens * factor).astype(np.int64) + previous
-        previous, latency = _completion(rng, cell, model[refined], tokens_in, factor)
+        previous, latency = _completion(rng, cell, model, tokens_in, factor)
         blocks.add(
             sess, cell_base_order(position) + REFORGE + step, "agent", "assistant",
             cell=position, slot=cell_slot(position), parent_slot=0,
-            species=group.species[refined], model=model[refined], tokens_in=tokens_in,
+            species=group.species, model=model, tokens_in=tokens_in,
             tokens_out=previous, gap_us=latency, reforge_step=step, attempt=1,
             content=_responses(rng, cell, len(sess)),
         )
@@ -497,9 +497,12 @@ def _completion(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Completion tokens and the call's latency (µs), mostly set by the output length."""
     shape = tokens_in.shape
-    longer = 1 + 0.1 * np.log1p(tokens_in / factor / 500)  # longer inputs, longer answers
+    # Longer inputs get longer answers (a review of a big diff, a report on many sources),
+    # sublinearly: ~1.2x at 1k prompt tokens, ~2x at 8k.
+    longer = (1 + tokens_in / factor / 1_000) ** 0.3
+    # The same prompt gives completions within about ±20% of each other (log sd 0.2).
     tokens_out = np.maximum(
-        1, np.rint(cell.output_tokens * rng.lognormal(0, 0.3, shape) * longer * factor)
+        1, np.rint(cell.output_tokens * rng.lognormal(0, 0.2, shape) * longer * factor)
     ).astype(np.int64)
     seconds = 0.35 + tokens_out * cat.SECONDS_PER_TOKEN[model] + tokens_in * 2e-5
     return tokens_out, (seconds * rng.lognormal(0, 0.2, shape) * MICROS).astype(np.int64)
