@@ -75,8 +75,15 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from rvbbit_assets.api.views import BadRequest, checked_text
     from rvbbit_assets.cost_estimate import estimate_cost
 
+    try:  # undecodable argument bytes arrive as lone surrogates
+        checked_text(args.cascade_id, "cascade id")
+        checked_text(args.input, "--input")
+    except BadRequest as exc:
+        print(f"rvbbit-analytics: {exc}", file=sys.stderr)
+        return 1
     with ClickHouseStore().session("rvbbit-analytics predict") as session:
         estimate = estimate_cost(session, args.cascade_id, args.input)
     if estimate is None:

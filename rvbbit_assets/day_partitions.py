@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from rvbbit_assets.cluster import staging_engine_clause
 from rvbbit_assets.store import StoreSession
 
 # Run tags that make one run cover a range of day partitions (a single-run backfill).
@@ -75,9 +76,13 @@ def table_columns(session: StoreSession, table: str) -> list[str]:
 
 @contextmanager
 def staging_copy(session: StoreSession, table: str) -> Iterator[str]:
-    """An empty, uniquely named copy of an analytics table, dropped afterwards."""
+    """An empty, uniquely named copy of an analytics table, dropped afterwards.
+
+    In cluster mode the copy is local to this node, not replicated (cluster.py says why).
+    """
     staging = f"`{table}__staging_{uuid.uuid4().hex[:12]}`"
-    session.command(f"CREATE TABLE ${{analytics}}.{staging} AS ${{analytics}}.`{table}`")
+    engine = staging_engine_clause(session, table)
+    session.command(f"CREATE TABLE ${{analytics}}.{staging} AS ${{analytics}}.`{table}`{engine}")
     try:
         yield staging
     finally:

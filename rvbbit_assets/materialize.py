@@ -12,6 +12,7 @@ from rvbbit_assets.assets.pipeline import per_run_assets, refreshed_after_runs
 from rvbbit_assets.checks import pipeline_checks
 from rvbbit_assets.config import Settings
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, DayRange, utc_now
+from rvbbit_assets.source_schema import check_source_schema
 from rvbbit_assets.store import ClickHouseStore
 
 
@@ -46,6 +47,8 @@ def source_day_span(store: ClickHouseStore) -> tuple[DayRange | None, int]:
     """The days that have runs (from the partitions start to today) and the runs before it."""
     settings = store.settings()
     with store.session("materialize: find days") as session:
+        # A drifted source table fails here, naming its columns, not deep inside the run.
+        check_source_schema(session)
         (first, last, before), = session.rows(
             "SELECT minIf(created_at, created_at >= {start:DateTime}),"
             " maxIf(created_at, created_at >= {start:DateTime}),"

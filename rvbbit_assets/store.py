@@ -146,22 +146,34 @@ class _EmbeddedLock:
                 cls._fd = None
 
 
+def render_sql(sql: str, source_database: str, analytics_database: str) -> str:
+    """SQL text with `${source}` and `${analytics}` replaced by the quoted database names."""
+    return Template(sql).substitute(
+        source=f"`{source_database}`", analytics=f"`{analytics_database}`"
+    )
+
+
 class StoreSession:
-    """A client bound to the configured databases.
+    """A client bound to the configured databases (and cluster, when there is one).
 
     SQL text may name `${source}` and `${analytics}` (validated database names);
     every value is passed as a bound `{name:Type}` parameter.
     """
 
-    def __init__(self, client: Client, source_database: str, analytics_database: str) -> None:
+    def __init__(
+        self,
+        client: Client,
+        source_database: str,
+        analytics_database: str,
+        cluster: str | None = None,
+    ) -> None:
         self.client = client
         self.source_database = source_database
         self.analytics_database = analytics_database
+        self.cluster = cluster
 
     def render(self, sql: str) -> str:
-        return Template(sql).substitute(
-            source=f"`{self.source_database}`", analytics=f"`{self.analytics_database}`"
-        )
+        return render_sql(sql, self.source_database, self.analytics_database)
 
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
         return self.client.command(self.render(sql), parameters=dict(params or {}))
@@ -219,6 +231,7 @@ class ClickHouseStore(ConfigurableResource):
                 if self.lock_timeout_seconds is not None
                 else env.lock_timeout_seconds
             ),
+            cluster=env.cluster,
         )
 
     def describe(self) -> str:
@@ -237,7 +250,10 @@ class ClickHouseStore(ConfigurableResource):
             if path is not None:
                 with _EmbeddedLock.hold(path, url, wait, purpose) as client:
                     yield StoreSession(
-                        client, settings.source_database, settings.analytics_database
+                        client,
+                        settings.source_database,
+                        settings.analytics_database,
+                        settings.cluster,
                     )
             else:
                 try:
@@ -248,7 +264,10 @@ class ClickHouseStore(ConfigurableResource):
                     ) from exc
                 try:
                     yield StoreSession(
-                        client, settings.source_database, settings.analytics_database
+                        client,
+                        settings.source_database,
+                        settings.analytics_database,
+                        settings.cluster,
                     )
                 finally:
                     client.close()

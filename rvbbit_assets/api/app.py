@@ -32,6 +32,7 @@ from rvbbit_assets.api.views import (
     BadRequest,
     cascade_summary,
     checked_id,
+    checked_text,
     recent_alerts,
     session_analytics,
     to_json,
@@ -115,6 +116,8 @@ class Call:
             return json.loads(self.body)
         except (ValueError, UnicodeDecodeError):
             raise BadRequest("the request body must be JSON") from None
+        except RecursionError:  # a body of nothing but '[[[[...': not a 500
+            raise BadRequest("the request body is nested too deeply") from None
 
     def session(self, purpose: str) -> AbstractContextManager[StoreSession]:
         """The store for a short read; StoreBusyError (503) after the API's short wait."""
@@ -204,10 +207,15 @@ def predict_endpoint(call: Call) -> Any:
         raise BadRequest('the body needs "input": the run\'s input (JSON text or value)')
     cascade_id = checked_id(body["cascade_id"], "cascade id")
     raw_input = body["input"]
-    input_data = raw_input if isinstance(raw_input, str) else json.dumps(raw_input)
+    try:
+        input_data = raw_input if isinstance(raw_input, str) else json.dumps(raw_input)
+    except RecursionError:
+        raise BadRequest('"input" is nested too deeply') from None
     origin = body.get("origin", "unknown")
     if not isinstance(origin, str):
         raise BadRequest('"origin" must be a string')
+    checked_text(input_data, '"input"')
+    checked_text(origin, '"origin"')
     with call.session("predict") as session:
         estimate = estimate_cost(session, cascade_id, input_data, origin=origin)
     if estimate is None:
@@ -254,4 +262,10 @@ def create_app(store: ClickHouseStore | None = None) -> Starlette:
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", server_header=False)
+    from rvbbit_assets.source_schema import check_source_schema
+
+    store = ClickHouseStore()
+    # Refuse to start on drifted source tables (SourceSchemaError names the columns).
+    with store.session("rvbbit-analytics serve: source check") as session:
+        check_source_schema(session)
+    uvicorn.run(create_app(store), host=host, port=port, log_level="info", server_header=False)

@@ -31,10 +31,12 @@ WITH
             argMaxIf(species_hash, (timestamp, assumeNotNull(species_hash)),
                      ifNull(species_hash, '') NOT IN ('', 'unknown_species')) AS cell_species,
             min(timestamp) AS cell_started_at,
-            sum(ifNull(cost, 0)) AS cell_cost,
+            -- Broken values (NaN/infinite cost, negative tokens) count as unknown, as in
+            -- session_facts.
+            sum(if(isFinite(cost), cost, 0)) AS cell_cost,
             dateDiff('microsecond', min(timestamp), max(timestamp)) / 1000. AS cell_duration_ms,
-            sum(ifNull(tokens_in, 0)) AS cell_tokens_in,
-            sum(ifNull(tokens_out, 0)) AS cell_tokens_out,
+            sum(greatest(ifNull(tokens_in, 0), 0)) AS cell_tokens_in,
+            sum(greatest(ifNull(tokens_out, 0), 0)) AS cell_tokens_out,
             count() AS cell_messages,
             countIf(position(node_type, 'error') > 0) AS cell_errors
         FROM ${source}.unified_logs

@@ -23,8 +23,9 @@ WITH
             argMaxIf(assumeNotNull(model), (timestamp, assumeNotNull(model)),
                      role = 'assistant' AND ifNull(model, '') != '') AS take_model,
             -- sum() skips a cost that has not arrived yet (RVBBIT fills some late); a take
-            -- with no cost at all is NULL, and avg() below skips it.
-            sum(cost) AS take_cost,
+            -- with no cost at all is NULL, and avg() below skips it. A NaN/infinite cost is
+            -- a broken value and counts as not arrived.
+            sum(if(isFinite(cost), cost, NULL)) AS take_cost,
             max(ifNull(is_winner, false)) AS take_won
         FROM ${source}.unified_logs
         WHERE take_index IS NOT NULL AND ifNull(cell_name, '') != ''

@@ -20,7 +20,13 @@ WITH
     ),
     range_logs AS
     (
-        SELECT *
+        -- A NaN/infinite cost or a negative token count is a broken log value: it counts
+        -- as unknown (NULL), as a cost not filled in yet does, so that one such row can
+        -- neither poison the cascade's baselines nor wrap an unsigned total.
+        SELECT * REPLACE (
+            if(isFinite(cost), cost, NULL) AS cost,
+            if(tokens_in >= 0, tokens_in, NULL) AS tokens_in,
+            if(tokens_out >= 0, tokens_out, NULL) AS tokens_out)
         FROM ${source}.unified_logs
         WHERE session_id IN (SELECT session_id FROM range_sessions)
     ),
@@ -141,7 +147,7 @@ WITH
         ) AS c
         LEFT JOIN
         (
-            SELECT session_id, sum(ifNull(cost, 0)) AS child_cost
+            SELECT session_id, sum(if(isFinite(cost), cost, 0)) AS child_cost
             FROM ${source}.unified_logs
             WHERE session_id IN
             (

@@ -8,7 +8,8 @@ SELECT
 FROM ${analytics}.session_facts AS f
 INNER JOIN
 (
-    SELECT session_id, sum(ifNull(cost, 0)) AS source_cost, count() AS source_rows
+    -- Non-finite costs count as 0, as session_facts counts them, or they would always differ.
+    SELECT session_id, sum(if(isFinite(cost), cost, 0)) AS source_cost, count() AS source_rows
     FROM ${source}.unified_logs
     WHERE session_id IN
     (

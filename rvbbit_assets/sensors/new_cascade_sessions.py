@@ -41,6 +41,7 @@ from rvbbit_assets.sensors.log_watermark import (
     list_log_parts,
     settled_new_parts,
 )
+from rvbbit_assets.source_schema import check_source_schema
 from rvbbit_assets.store import ClickHouseStore, StoreBusyError, StoreSession
 
 DEFAULT_SETTLE_SECONDS = 20.0
@@ -145,6 +146,9 @@ def evaluate_tick(context: SensorEvaluationContext, store: ClickHouseStore) -> S
     now = utc_now()
     try:
         with store.session("sensor new_cascade_sessions", timeout=STORE_WAIT_SECONDS) as session:
+            # Raises (a failed tick, shown in the UI) on drift: requesting runs that can
+            # only fail deep inside a query would hide the cause.
+            check_source_schema(session)
             findings = find_days_to_analyse(session, SensorCursor.parse(context.cursor), now)
     except StoreBusyError as exc:
         return SensorResult(skip_reason=SkipReason(f"store busy, retrying next tick: {exc}"))

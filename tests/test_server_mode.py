@@ -1,0 +1,82 @@
+"""The whole pipeline against a ClickHouse server (RVBBIT_TEST_CLICKHOUSE_URL), and on chDB.
+
+Set RVBBIT_TEST_CLICKHOUSE_URL=http(s)://user:password@host:port to run it; with
+RVBBIT_CLICKHOUSE_CLUSTER set as well it runs in cluster mode on that cluster. It creates a
+fresh, uniquely named pair of databases and drops them afterwards. The same seeded demo is
+analysed on this process's embedded store too, and both must analyse the same runs.
+"""
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from dagster import DagsterInstance
+
+from rvbbit_assets.cluster import cluster_ddl
+from rvbbit_assets.demo import generate_demo
+from rvbbit_assets.materialize import MaterializeOutcome, materialize_days
+from rvbbit_assets.schema import apply_migrations
+from rvbbit_assets.store import ClickHouseStore
+
+SERVER_URL = os.environ.get("RVBBIT_TEST_CLICKHOUSE_URL")
+
+pytestmark = pytest.mark.skipif(
+    not SERVER_URL,
+    reason="RVBBIT_TEST_CLICKHOUSE_URL is not set: no ClickHouse server to test against "
+    "(none is installable here; the same SQL is tested on ClickHouse 26.9 through chDB)",
+)
+
+# A fixed, recent span (unified_logs has RVBBIT's one-year TTL) so both stores get the same rows.
+END_DAY = datetime.now(UTC).date() - timedelta(days=3)
+NOW = datetime.combine(END_DAY + timedelta(days=1), datetime.min.time())
+
+
+@pytest.fixture
+def server_store() -> Iterator[ClickHouseStore]:
+    """A ClickHouseStore on the server with fresh databases, dropped afterwards."""
+    name = f"rvbbit_test_{uuid.uuid4().hex[:12]}"
+    store = ClickHouseStore(
+        url=SERVER_URL, source_database=f"{name}_src", analytics_database=f"{name}_an"
+    )
+    try:
+        yield store
+    finally:
+        with store.session("test teardown") as session:
+            for database in ("${source}", "${analytics}"):
+                session.command(
+                    cluster_ddl(f"DROP DATABASE IF EXISTS {database} SYNC", session.cluster)
+                )
+
+
+def _run_pipeline(store: ClickHouseStore) -> tuple[MaterializeOutcome, set[str]]:
+    with store.session("test init and demo") as session:
+        apply_migrations(session, with_source=True)
+        assert apply_migrations(session, with_source=True) == []  # a rerun applies nothing
+        generate_demo(session, days=3, sessions_per_day=40, seed=11, end_date=END_DAY, now=NOW)
+    outcome = materialize_days(store=store, instance=DagsterInstance.ephemeral())
+    assert outcome.success, outcome.summary()
+    with store.session("test read") as session:
+        (rows, distinct), = session.rows(
+            "SELECT count(), uniqExact(session_id) FROM ${analytics}.cascade_analytics"
+        )
+        analysed = {sid for (sid,) in session.rows(
+            "SELECT session_id FROM ${analytics}.cascade_analytics"
+        )}
+    assert rows == distinct == outcome.analysed_runs > 0
+    return outcome, analysed
+
+
+def test_the_pipeline_runs_on_the_server_as_on_chdb(server_store, store):
+    on_server, server_sessions = _run_pipeline(server_store)
+    assert on_server.days is not None and on_server.days.last == END_DAY
+    again = materialize_days(store=server_store, instance=DagsterInstance.ephemeral())
+    assert again.success and again.analysed_runs == on_server.analysed_runs  # no duplicates
+
+    embedded, embedded_sessions = _run_pipeline(store)
+    assert server_sessions == embedded_sessions
+    assert (on_server.cost_outliers, on_server.regressions) == (
+        embedded.cost_outliers,
+        embedded.regressions,
+    )
