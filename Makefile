@@ -38,6 +38,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/pipeline_bench.py
+	$(BIN)/python bench/detection_bench.py
 
 clean:
 	rm -rf $(VENV) $(RVBBIT_HOME)

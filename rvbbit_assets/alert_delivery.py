@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from rvbbit_assets.config import ConfigError
+from rvbbit_assets.config import env_float
 
 WEBHOOK_URL_ENV = "RVBBIT_ALERT_WEBHOOK_URL"
 SLACK_HOST = "hooks.slack.com"
@@ -47,30 +47,15 @@ class DeliverySettings:
     def from_env(cls) -> DeliverySettings:
         return cls(
             webhook_url=os.environ.get(WEBHOOK_URL_ENV) or None,
-            send_window=timedelta(hours=_env_float("RVBBIT_ALERT_SEND_WINDOW_HOURS", 24.0)),
-            max_attempts=int(_env_float("RVBBIT_ALERT_MAX_ATTEMPTS", 4, minimum=1, maximum=10)),
-            retry_base_seconds=_env_float("RVBBIT_ALERT_RETRY_BASE_SECONDS", 1.0),
-            timeout_seconds=_env_float("RVBBIT_ALERT_TIMEOUT_SECONDS", 10.0, minimum=0.01),
+            send_window=timedelta(hours=env_float("RVBBIT_ALERT_SEND_WINDOW_HOURS", 24.0)),
+            max_attempts=int(env_float("RVBBIT_ALERT_MAX_ATTEMPTS", 4, minimum=1, maximum=10)),
+            retry_base_seconds=env_float("RVBBIT_ALERT_RETRY_BASE_SECONDS", 1.0),
+            timeout_seconds=env_float("RVBBIT_ALERT_TIMEOUT_SECONDS", 10.0, minimum=0.01),
         )
 
     @property
     def destination(self) -> str:
         return redact_webhook(self.webhook_url) if self.webhook_url else ""
-
-
-def _env_float(
-    name: str, default: float, minimum: float = 0.0, maximum: float = 1e9
-) -> float:
-    text = os.environ.get(name)
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {text!r}") from None
-    if not minimum <= value <= maximum:
-        raise ConfigError(f"{name} must be between {minimum:g} and {maximum:g}, got {text!r}")
-    return value
 
 
 def redact_webhook(url: str) -> str:

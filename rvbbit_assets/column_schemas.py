@@ -17,6 +17,10 @@ _CREATE = re.compile(
     r"CREATE TABLE IF NOT EXISTS \$\{analytics\}\.(\w+)\s*\((.*?)\n\)\s*\nENGINE", re.S
 )
 _COLUMN = re.compile(r"^\s{4}(\w+)\s+(.+?),?\s*(?:--\s*(.*))?$")
+_ALTER = re.compile(r"ALTER TABLE \$\{analytics\}\.(\w+)\s+(.*?);", re.S)
+_ADD_COLUMN = re.compile(
+    r"ADD COLUMN IF NOT EXISTS (\w+) (.+?)(?: DEFAULT \S+)?\s+AFTER (\w+)", re.S
+)
 
 
 @cache
@@ -31,6 +35,12 @@ def _analytics_tables() -> dict[str, TableSchema]:
                     column, column_type, comment = match.groups()
                     columns.append(TableColumn(column, column_type.rstrip(","), comment or None))
             tables[name] = TableSchema(columns=columns)
+        for name, clauses in _ALTER.findall(migration.text):
+            for column, column_type, after in _ADD_COLUMN.findall(clauses):
+                columns = list(tables[name].columns)
+                position = next(i for i, c in enumerate(columns) if c.name == after) + 1
+                columns.insert(position, TableColumn(column, column_type.strip()))
+                tables[name] = TableSchema(columns=columns)
     return tables
 
 

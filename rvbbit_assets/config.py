@@ -31,6 +31,25 @@ def checked_identifier(name: str, what: str) -> str:
     return name
 
 
+def env_float(name: str, default: float, minimum: float = 0.0, maximum: float = 1e9) -> float:
+    """A numeric setting from the environment, checked against its range."""
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {text!r}") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name} must be between {minimum:g} and {maximum:g}, got {text!r}")
+    return value
+
+
+def cluster_from_env() -> str | None:
+    name = os.environ.get("RVBBIT_CLICKHOUSE_CLUSTER")
+    return checked_identifier(name, "RVBBIT_CLICKHOUSE_CLUSTER") if name else None
+
+
 @dataclass(frozen=True)
 class Settings:
     store_url: str
@@ -38,6 +57,9 @@ class Settings:
     analytics_database: str
     partitions_start: date
     lock_timeout_seconds: float
+    # None: single server or embedded. A name: DDL runs ON CLUSTER with Replicated engines
+    # (rvbbit_assets/cluster.py, docs/deploy.md).
+    cluster: str | None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -62,4 +84,5 @@ class Settings:
             lock_timeout_seconds=float(
                 os.environ.get("RVBBIT_STORE_LOCK_TIMEOUT") or DEFAULT_LOCK_TIMEOUT_SECONDS
             ),
+            cluster=cluster_from_env(),
         )

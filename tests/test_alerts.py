@@ -156,6 +156,13 @@ def _alerts(store, session_id):
     }
 
 
+def _p_value(store, session_id: str) -> str:
+    (p,), = stored(store, "SELECT toString(round(toFloat64(regression_p_value), 6))"
+                          " FROM ${analytics}.cascade_analytics WHERE session_id = {s:String}",
+                   {"s": session_id})
+    return p
+
+
 def test_rules_of_the_design(analysed, monkeypatch):
     monkeypatch.delenv("RVBBIT_ALERT_WEBHOOK_URL", raising=False)
     run_alerts(analysed, day(0), day(3))
@@ -166,7 +173,11 @@ def test_rules_of_the_design(analysed, monkeypatch):
     }
     assert f"{z:.1f}" == "4.5"
     assert _alerts(analysed, "r21") == {
-        "regression": ("critical", "Performance degradation: cost +60%")
+        "regression": ("critical", "Performance degradation: cost +60%"),
+        # Ours agree here: the species' cost rose and stayed up.
+        "significant_regression": (
+            "major", "Significant regression of this prompt species (change-point test p = "
+            f"{_p_value(analysed, 'r21')})"),
     }
     assert _alerts(analysed, "r16")["regression"] == (
         "minor", "Performance degradation: cost +30%")

@@ -36,6 +36,9 @@ DESIGN_KEYS = {
     "alerts": None,
     "cells": None,  # the cell breakdown of the insights issue
     "prediction": None,
+    "robust_detection": {"cost_robust_z", "duration_robust_z", "is_cost_anomaly",
+                         "is_duration_anomaly", "regression_p_value",
+                         "is_regression_significant"},
 }
 
 

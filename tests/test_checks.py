@@ -11,6 +11,7 @@ from rvbbit_assets.assets.baselines import baselines, build_baselines
 from rvbbit_assets.assets.cascade_analytics import build_cascade_analytics, cascade_analytics
 from rvbbit_assets.assets.input_clusters import input_clusters
 from rvbbit_assets.assets.regression_flags import regression_flags
+from rvbbit_assets.assets.robust_detection import robust_detection
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.checks import pipeline_checks
 from rvbbit_assets.checks.per_run_checks import (
@@ -23,7 +24,7 @@ from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, DayRang
 
 # The stages the checks guard, without the models others own (a NaN would stop those first).
 STAGES = [session_facts, input_clusters, baselines, anomaly_scores, regression_flags,
-          cascade_analytics, alerts]
+          robust_detection, cascade_analytics, alerts]
 DAYS = DayRange(day(0), day(1))
 
 
@@ -179,14 +180,15 @@ def test_baselines_counting_later_runs_are_caught(analysed, tampered):
 
 
 def test_a_failing_check_blocks_downstream_assets(analysed):
-    # A NaN cost from the source makes a NaN z-score: anomaly_scores' check fails, so
+    # Two finite but enormous costs sum to an infinite run cost (non-finite source costs are
+    # already read as unknown) and a NaN z-score: anomaly_scores' check fails, so
     # cascade_analytics (and alerts after it) are not materialized in that run.
     nan_day = DayRange(day(2), day(2))
     with analysed.session("test data") as session:
         write_runs(session, [
             Run("n1", "n", at(2, 8), [llm(1.0)]),
             Run("n2", "n", at(2, 9), [llm(3.0)]),
-            Run("n3", "n", at(2, 10), [llm(float("nan"))]),
+            Run("n3", "n", at(2, 10), [llm(1e308), llm(1e308)]),
         ])
     result = _run_with_checks(analysed, nan_day)
     assert not result.success

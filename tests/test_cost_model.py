@@ -10,19 +10,12 @@ from rvbbit_assets.assets.cost_prediction_model import week_start
 from rvbbit_assets.cli import main
 from rvbbit_assets.cost_estimate import estimate_cost
 from rvbbit_assets.cost_model import MIN_TRAINING_RUNS, CostModelVersion
-from rvbbit_assets.day_partitions import utc_now
-from rvbbit_assets.demo import generate_demo
 
 
 @pytest.fixture(scope="module")
-def modelled(module_store, tmp_path_factory):
-    end = utc_now().date() - timedelta(days=1)
-    with module_store.session("test demo") as session:
-        # The `demo` command's defaults: the demo data the target refers to.
-        demo = generate_demo(session, days=30, sessions_per_day=300, seed=7, end_date=end,
-                             ground_truth_path=tmp_path_factory.mktemp("gt") / "gt.json")
-    analyse(module_store, demo.first_day, demo.last_day)
-    return module_store, demo
+def modelled(analysed_demo):
+    store, demo, _ = analysed_demo
+    return store, demo
 
 
 def _models(store):

@@ -9,7 +9,7 @@ from runs import Row, Run, llm, write_runs
 from rvbbit_assets.store import ClickHouseStore
 
 STAGES = ("session_facts", "input_clusters", "baselines", "anomaly_scores",
-          "regression_flags", "cascade_analytics")
+          "regression_flags", "robust_detection", "cascade_analytics")
 DAYS = 3
 
 

@@ -41,6 +41,14 @@ def checked_id(value: str, what: str) -> str:
     return value
 
 
+def checked_text(value: str, what: str) -> str:
+    """Free text as given, or BadRequest when it holds lone surrogates (what JSON's
+    "\\ud800" escapes and undecodable command-line bytes give), which no store value holds."""
+    if not value.isascii() and any("\ud800" <= ch <= "\udfff" for ch in value):
+        raise BadRequest(f"{what} contains a lone surrogate (invalid Unicode)")
+    return value
+
+
 def to_json(document: Any, indent: int | None = None) -> str:
     """The one serialisation of API documents (the CLI prints the same)."""
     return json.dumps(
@@ -112,9 +120,10 @@ def session_analytics(session: StoreSession, session_id: str) -> dict[str, Any] 
     """The design's `/api/analytics/session/{session_id}` document, or None when unknown.
 
     Exactly the design's keys, plus `prediction` ({predicted_cost, prediction_error}, or
-    null until the cost model has predicted the run). `anomaly_scores.is_outlier` is true
-    when either score shown is an outlier (|z| > 2); `efficiency.cost_per_token` is the
-    cost per output token, as in the design's worker.
+    null until the cost model has predicted the run) and `robust_detection` (the robust
+    scores and significance flags we recommend, beside the design's).
+    `anomaly_scores.is_outlier` is true when either score shown is an outlier (|z| > 2);
+    `efficiency.cost_per_token` is the cost per output token, as in the design's worker.
     """
     rows = _records(session, _SESSION_SQL, {"session_id": session_id})
     if not rows:
@@ -144,6 +153,14 @@ def session_analytics(session: StoreSession, session_id: str) -> dict[str, Any] 
             "cost_change_pct": _f32(row["vs_recent_avg_cost"]),
             "is_regression": bool(row["is_regression"]),
             "severity": row["regression_severity"],
+        },
+        "robust_detection": {
+            "cost_robust_z": _f32(row["cost_robust_z"]),
+            "duration_robust_z": _f32(row["duration_robust_z"]),
+            "is_cost_anomaly": bool(row["is_cost_anomaly"]),
+            "is_duration_anomaly": bool(row["is_duration_anomaly"]),
+            "regression_p_value": _f32(row["regression_p_value"]),
+            "is_regression_significant": bool(row["is_regression_significant"]),
         },
         "alerts": session_alerts(session, session_id),
         "cells": cell_breakdown(session, session_id),

@@ -6,6 +6,9 @@
 --                                                      (", duration +M%" when duration > 30%)
 --   prediction_miss  prediction_error > 1.5            warning   "Cost 180% higher than predicted"
 --   error_outlier    is_error_outlier                  warning   (one failed run is not an outage)
+-- and the flags we recommend (robust_detection), beside the design's:
+--   cost_anomaly     is_cost_anomaly                   critical  "Cost is 8.2 robust σ above ..."
+--   significant_regression  is_regression_significant  major     "... (p = 0.0001)"
 SELECT
     session_id,
     cascade_id,
@@ -72,3 +75,33 @@ SELECT
     toFloat64(error_count) AS metric
 FROM analysed
 WHERE is_error_outlier
+
+UNION ALL
+
+SELECT
+    session_id,
+    cascade_id,
+    created_at,
+    'cost_anomaly' AS alert_type,
+    5 AS rule_order,
+    'critical' AS severity,
+    concat('Cost is ', toDecimalString(toFloat64(cost_robust_z), 1),
+           ' robust σ above runs of inputs like this one') AS message,
+    toFloat64(cost_robust_z) AS metric
+FROM analysed
+WHERE is_cost_anomaly
+
+UNION ALL
+
+SELECT
+    session_id,
+    cascade_id,
+    created_at,
+    'significant_regression' AS alert_type,
+    6 AS rule_order,
+    'major' AS severity,
+    concat('Significant regression of this prompt species (change-point test p = ',
+           toString(round(toFloat64(assumeNotNull(regression_p_value)), 6)), ')') AS message,
+    toFloat64(assumeNotNull(regression_p_value)) AS metric
+FROM analysed
+WHERE is_regression_significant

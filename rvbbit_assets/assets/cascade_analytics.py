@@ -13,6 +13,7 @@ from rvbbit_assets.assets.per_run import (
     run_stage,
 )
 from rvbbit_assets.assets.regression_flags import regression_flags
+from rvbbit_assets.assets.robust_detection import robust_detection
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days
 from rvbbit_assets.store import ClickHouseStore, StoreSession
@@ -28,8 +29,9 @@ def build_cascade_analytics(session: StoreSession, days: DayRange) -> StageSumma
         {**days.params(), "analysis_version": ANALYSIS_VERSION},
         days,
     )
-    (total_cost, outliers, regressions, predicted), = session.rows(
+    (total_cost, outliers, regressions, anomalies, significant, predicted), = session.rows(
         "SELECT sum(total_cost), countIf(is_cost_outlier), countIf(is_regression),"
+        " countIf(is_cost_anomaly), countIf(is_regression_significant),"
         " countIf(predicted_cost IS NOT NULL)"
         " FROM ${analytics}.cascade_analytics"
         " WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}",
@@ -40,6 +42,8 @@ def build_cascade_analytics(session: StoreSession, days: DayRange) -> StageSumma
         "total_cost_usd": float(total_cost or 0.0),
         "cost_outliers": outliers,
         "regressions": regressions,
+        "cost_anomalies_robust": anomalies,
+        "regressions_significant": significant,
         "runs_with_prediction": predicted,
         "top_anomalies": markdown_table(
             session.df(load_sql(__file__, "top_anomalies"), days.params()), "No cost outliers."
@@ -58,9 +62,13 @@ def build_cascade_analytics(session: StoreSession, days: DayRange) -> StageSumma
         baselines,
         anomaly_scores,
         regression_flags,
+        robust_detection,
         cost_prediction_model,
     ],
-    description="The design's cascade_analytics table: one context-aware row per analysed run.",
+    description=(
+        "The design's cascade_analytics table, one context-aware row per analysed run, "
+        "plus the robust scores and significant regressions of robust_detection."
+    ),
 )
 def cascade_analytics(
     context: AssetExecutionContext, store: ClickHouseStore

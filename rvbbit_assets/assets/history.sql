@@ -9,6 +9,7 @@ SELECT
     toFloat64(f.total_tokens_in + f.total_tokens_out) AS total_tokens,
     f.error_count AS error_count,
     f.species_hash_primary AS species_hash_primary,
+    f.input_hash AS input_hash,
     c.input_category AS input_category
 FROM ${analytics}.session_facts AS f
 INNER JOIN

@@ -11,6 +11,7 @@ from rvbbit_assets.assets.input_clusters import input_clusters
 from rvbbit_assets.assets.pareto_frontier import pareto_frontier
 from rvbbit_assets.assets.prompt_patterns import prompt_patterns
 from rvbbit_assets.assets.regression_flags import regression_flags
+from rvbbit_assets.assets.robust_detection import robust_detection
 from rvbbit_assets.assets.session_facts import session_facts
 
 per_run_assets = [
@@ -19,6 +20,7 @@ per_run_assets = [
     baselines,
     anomaly_scores,
     regression_flags,
+    robust_detection,
     cost_prediction_model,
     cascade_analytics,
     alerts,

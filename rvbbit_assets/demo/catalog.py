@@ -56,8 +56,7 @@ class Cell:
 
     name: str
     instructions: str
-    models: tuple[str, ...]
-    model_weights: tuple[float, ...] = ()  # empty: each model equally often
+    models: tuple[str, ...]  # a single call uses the first; takes draw from all of them
     prompt_tokens: int = 300  # tokens of the rendered instructions without the input
     input_share: float = 1.0  # share of the run's input tokens that reach this cell
     output_tokens: int = 200  # median completion tokens
@@ -69,10 +68,6 @@ class Cell:
     sub_cascade: str | None = None
     sub_rate: float = 0.0
     responses: tuple[str, ...] = ("Done.",)
-
-    def model_probabilities(self) -> np.ndarray:
-        weights = np.array(self.model_weights or [1.0] * len(self.models))
-        return weights / weights.sum()
 
     def config(self) -> dict[str, Any]:
         """The cell config that enters the species hash (the model does not)."""
@@ -137,8 +132,7 @@ CASCADES: tuple[Cascade, ...] = (
             Cell(
                 "enrich",
                 "Given the row {{ input.row }}, write the missing attribute in one line.",
-                ("google/gemini-2.0-flash-001", "openai/gpt-4o-mini"),
-                (0.7, 0.3),
+                ("google/gemini-2.0-flash-001",),
                 prompt_tokens=180,
                 output_tokens=40,
                 responses=('{"segment": "smb"}', '{"segment": "enterprise"}', '{"sentiment": 0.4}'),

@@ -297,7 +297,7 @@ def _call_rows(
     """A single LLM call, maybe a tool round trip or a sub-cascade, maybe reforge steps."""
     base, n = cell_base_order(position), len(group)
     common = {"cell": position, "slot": cell_slot(position), "parent_slot": 0}
-    model = _models(rng, cell, n)
+    model = _models(cell, n)
     tokens_in = _prompt_tokens(rng, cell, group.in_tokens, group.factor)
     tokens_out, latency = _completion(rng, cell, model, tokens_in, group.factor)
     blocks.add(
@@ -456,7 +456,7 @@ def _error_rows(
     )
     retry = sessions.recovered_cell[group.sess] == position
     count = int(retry.sum())
-    model = _models(rng, cell, count)
+    model = _models(cell, count)
     tokens_in = _prompt_tokens(rng, cell, group.in_tokens[retry], group.factor[retry])
     tokens_out, latency = _completion(rng, cell, model, tokens_in, group.factor[retry])
     blocks.add(
@@ -466,9 +466,9 @@ def _error_rows(
     )
 
 
-def _models(rng: np.random.Generator, cell: cat.Cell, n: int) -> np.ndarray:
-    codes = np.array([cat.MODEL_CODE[m] for m in cell.models])
-    return codes[rng.choice(len(codes), size=n, p=cell.model_probabilities())]
+def _models(cell: cat.Cell, n: int) -> np.ndarray:
+    """A single call runs the model its cell config names, as in RVBBIT."""
+    return np.full(n, cat.MODEL_CODE[cell.models[0]])
 
 
 def _take_models(rng: np.random.Generator, cell: cat.Cell, m: int) -> np.ndarray:
@@ -476,7 +476,7 @@ def _take_models(rng: np.random.Generator, cell: cat.Cell, m: int) -> np.ndarray
     codes = np.array([cat.MODEL_CODE[name] for name in cell.models])
     if cell.permute_take_models:
         return codes[np.argsort(rng.random((m, cell.takes)), axis=1)]
-    return codes[rng.choice(len(codes), size=(m, cell.takes), p=cell.model_probabilities())]
+    return codes[rng.integers(len(codes), size=(m, cell.takes))]
 
 
 def _prompt_tokens(
