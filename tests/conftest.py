@@ -10,7 +10,6 @@ import itertools
 import os
 import tempfile
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -50,22 +49,3 @@ def module_store() -> Iterator[ClickHouseStore]:
     """Like `store`, shared by the tests of one module (for data analysed once)."""
     yield from _fresh_store()
 
-
-@pytest.fixture(scope="session")
-def analysed_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
-    """The `demo` command's data (its default size and seed, ending yesterday), analysed
-    once for the tests that measure results against the planted ground truth:
-    (store, demo, ground-truth path)."""
-    from analyse import analyse
-
-    from rvbbit_assets.day_partitions import utc_now
-    from rvbbit_assets.demo import generate_demo
-
-    truth = tmp_path_factory.mktemp("demo") / "ground_truth.json"
-    for store in _fresh_store():
-        with store.session("test demo") as session:
-            demo = generate_demo(session, days=30, sessions_per_day=300, seed=7,
-                                 end_date=utc_now().date() - timedelta(days=1),
-                                 ground_truth_path=truth)
-        analyse(store, demo.first_day, demo.last_day)
-        yield store, demo, truth

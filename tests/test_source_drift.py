@@ -1,7 +1,7 @@
 """Source schema drift: RVBBIT's tables lose or retype a column, or gain new ones.
 
-A drifted column must stop `materialize`, the sensor's tick and `serve` at the start with
-a message naming it; extra columns must change nothing.
+A drifted column must stop `materialize`, the sensor's tick, `serve` and any run at the
+start with a message naming it; extra columns must change nothing.
 """
 
 import os
@@ -10,10 +10,12 @@ import sys
 
 import pytest
 from analyse import analyse, at, day, row
-from dagster import DagsterInstance, build_sensor_context
+from dagster import DagsterInstance, build_sensor_context, materialize
 from runs import Run, llm, write_runs
 
 from rvbbit_assets import cli
+from rvbbit_assets.assets.pipeline import per_run_assets
+from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG
 from rvbbit_assets.sensors.new_cascade_sessions import new_cascade_sessions
 from rvbbit_assets.source_schema import (
     SourceSchemaError,
@@ -79,6 +81,20 @@ def test_sensor_tick_fails_naming_the_column(drifted):
         error = error.__cause__
     assert any(isinstance(e, SourceSchemaError) for e in chain)
     assert "unified_logs.model is missing" in str(chain[-1])
+
+
+def test_a_run_launched_from_the_ui_stops_at_its_first_step(drifted):
+    result = materialize(
+        per_run_assets, resources={"store": drifted}, instance=DagsterInstance.ephemeral(),
+        tags={RANGE_START_TAG: day(0).isoformat(), RANGE_END_TAG: day(0).isoformat()},
+        raise_on_error=False,
+    )
+    assert not result.success
+    failures = {e.step_key: e for e in result.get_step_failure_events()}
+    assert set(failures) == {"session_facts", "input_clusters"}  # the steps reading the source
+    for failure in failures.values():
+        assert "unified_logs.model is missing" in str(failure.event_specific_data.error)
+    assert not result.get_asset_materialization_events()
 
 
 def test_serve_refuses_to_start(drifted):

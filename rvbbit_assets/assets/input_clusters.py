@@ -11,6 +11,7 @@ from rvbbit_assets.assets.input_complexity import score_inputs
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset, run_stage
 from rvbbit_assets.assets.sources import cascade_sessions
 from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days
+from rvbbit_assets.source_schema import check_source_schema
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
 
@@ -38,6 +39,7 @@ def score_new_inputs(session: StoreSession, days: DayRange) -> int:
 
 
 def build_input_clusters(session: StoreSession, days: DayRange) -> StageSummary:
+    check_source_schema(session)  # like session_facts: it reads RVBBIT's tables directly
     newly_scored = score_new_inputs(session, days)
     rows = replace_days(
         session, "input_clusters", load_sql(__file__, "input_clusters"), days.params(), days

@@ -8,6 +8,7 @@ from dagster import AssetExecutionContext, MaterializeResult
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset, run_stage
 from rvbbit_assets.assets.sources import cascade_sessions, prompt_lineage, unified_logs
 from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days, utc_now
+from rvbbit_assets.source_schema import check_source_schema
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
 DEFAULT_ABANDONED_AFTER_HOURS = 6.0
@@ -20,6 +21,9 @@ def abandoned_after() -> timedelta:
 
 
 def build_session_facts(session: StoreSession, days: DayRange) -> StageSummary:
+    # With input_clusters, the stages that read RVBBIT's tables: however a run was launched
+    # (UI, sensor, CLI), a drifted source column stops it here, named.
+    check_source_schema(session)
     params = {**days.params(), "abandoned_before": utc_now() - abandoned_after()}
     rows = replace_days(
         session, "session_facts", load_sql(__file__, "session_facts"), params, days
