@@ -48,6 +48,13 @@ class DayRange:
     def params(self) -> dict[str, Any]:
         return {"start": self.start, "end": self.end}
 
+    def chunks(self, days_per_chunk: int) -> list[DayRange]:
+        """Consecutive sub-ranges of at most `days_per_chunk` days covering this range."""
+        return [
+            DayRange(day, min(day + timedelta(days=days_per_chunk - 1), self.last))
+            for day in self.days[::days_per_chunk]
+        ]
+
     def __str__(self) -> str:
         return str(self.first) if self.first == self.last else f"{self.first}..{self.last}"
 
@@ -91,19 +98,28 @@ def staging_copy(session: StoreSession, table: str) -> Iterator[str]:
 
 
 def replace_days(
-    session: StoreSession, table: str, select_sql: str, params: dict[str, Any], days: DayRange
+    session: StoreSession,
+    table: str,
+    select_sql: str,
+    params: dict[str, Any],
+    days: DayRange,
+    days_per_query: int | None = None,
 ) -> int:
     """Rewrite the given days of an analytics table with the rows of `select_sql`.
 
     The SELECT's columns are matched to the table's by name. Returns the rows written.
+    With `days_per_query`, the SELECT runs on that many days at a time (its `start`/`end`
+    bound to each chunk), for a stage whose memory grows with the days it computes; the
+    days are still swapped in only once every chunk is staged.
     """
     columns = ", ".join(f"`{c}`" for c in table_columns(session, table))
     with staging_copy(session, table) as staging:
-        session.command(
-            f"INSERT INTO ${{analytics}}.{staging} ({columns}) "
-            f"SELECT {columns} FROM ({select_sql})",
-            params,
-        )
+        for chunk in days.chunks(days_per_query) if days_per_query else [days]:
+            session.command(
+                f"INSERT INTO ${{analytics}}.{staging} ({columns}) "
+                f"SELECT {columns} FROM ({select_sql})",
+                {**params, **chunk.params()},
+            )
         return _swap_days_in(session, table, staging, days)
 
 

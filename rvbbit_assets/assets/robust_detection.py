@@ -19,6 +19,10 @@ from rvbbit_assets.config import env_float
 from rvbbit_assets.day_partitions import DayRange, replace_days
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
+# Each query holds up to 350 earlier runs per run it scores: a few days at a time keeps a
+# backfill of a million runs within a couple of GB.
+DAYS_PER_QUERY = 3
+
 
 @dataclass(frozen=True)
 class DetectionSettings:
@@ -47,6 +51,7 @@ def build_robust_detection(
         robust_detection_sql(),
         days.params() | asdict(settings),
         days,
+        days_per_query=DAYS_PER_QUERY,
     )
     (cost, duration, regressions, by_input), = session.rows(
         "SELECT countIf(is_cost_anomaly), countIf(is_duration_anomaly),"
