@@ -11,12 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
-import tempfile
 from dataclasses import asdict, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from workers import run_worker
 
 SEEDS = "1,2,3,7"
 DAYS, RUNS_PER_DAY = 30, 300
@@ -55,13 +54,7 @@ def main() -> None:
         return
     reports = {}
     for seed in [int(s) for s in args.seeds.split(",")]:
-        with tempfile.TemporaryDirectory(prefix=f"rvbbit-detection-{seed}-") as tmp:
-            env = {**os.environ, "RVBBIT_CLICKHOUSE_URL": f"chdb://{tmp}/chdb",
-                   "RVBBIT_PARTITIONS_START": "2000-01-01"}
-            env.pop("DAGSTER_HOME", None)
-            out = subprocess.run([sys.executable, __file__, "--worker", str(seed)], env=env,
-                                 check=True, capture_output=True, text=True).stdout
-        reports[seed] = json.loads(out.strip().splitlines()[-1])
+        reports[seed] = run_worker(__file__, str(seed))
     from rvbbit_assets.demo.detection_report import DetectionReport
 
     names = [f.name for f in fields(DetectionReport)]

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from workers import run_worker
 
 SIZES = {"100k": (35, 2_900), "1M": (35, 30_000)}  # days, runs per day (last day = new day)
 SAMPLE = 300
@@ -104,13 +103,7 @@ def main() -> None:
         return
     results = []
     for size in args.sizes.split(","):
-        with tempfile.TemporaryDirectory(prefix=f"rvbbit-bench-{size}-") as tmp:
-            env = {**os.environ, "RVBBIT_CLICKHOUSE_URL": f"chdb://{tmp}/chdb",
-                   "RVBBIT_PARTITIONS_START": "2000-01-01"}
-            env.pop("DAGSTER_HOME", None)
-            out = subprocess.run([sys.executable, __file__, "--worker", size], env=env,
-                                 check=True, capture_output=True, text=True).stdout
-        result = json.loads(out.strip().splitlines()[-1])
+        result = run_worker(__file__, size)
         results.append(result)
         for key, value in result.items():
             print(f"{size:>5} {key:<34} {value}")

@@ -42,31 +42,37 @@ KEYS = {
                      "species_hash_primary IS NOT NULL"),
 }
 
-# The runs of [start - lookback, end) of one key (an input, a cluster, a species), each in
-# (created_at, session_id) order, and for each of them that starts in [start, end) the up to
-# $limit runs before it within the lookback. One sorted array per key, sliced per run: unlike
-# a window function, nothing is built for the look-back runs themselves, so memory follows
-# the runs being scored, not the history read.
+# Per key (an input, a cluster, a species): each run of [start, end) with the up to $limit
+# runs before it (in (created_at, session_id) order) within the lookback. The key's runs are
+# sorted once and cut into sliding windows of $limit + 1 runs (arrayShingles) ending at each
+# run to score; the front is padded with runs older than any lookback, so every window is
+# full. Only the scored runs get a window: memory follows them, not the history read.
 _PRIORS_BY_KEY = """
 $name AS (
     SELECT
-        ids[position] AS session_id,
-        arrayFilter(r -> r.1 >= runs[position].1 - toIntervalDay({lookback_days:UInt16}),
-                    arraySlice(runs, greatest(1, position - $limit),
-                               position - greatest(1, position - $limit))) AS priors
+        window[$limit + 1].2 AS session_id,
+        window[$limit + 1].1 - toIntervalDay({lookback_days:UInt16}) AS oldest_prior,
+        arrayMap(r -> (r.1, r.3, r.4, r.5),
+                 arrayFilter(r -> r.1 >= oldest_prior, arraySlice(window, 1, $limit)))
+            AS priors
     FROM
     (
         SELECT
             arraySort(r -> (r.1, r.2),
                       groupArray((created_at, session_id, total_cost, total_duration_ms,
                                   is_weekend))) AS sorted,
-            arrayMap(r -> r.2, sorted) AS ids,
-            arrayMap(r -> (r.1, r.3, r.4, r.5), sorted) AS runs
+            arrayFirstIndex(r -> r.1 >= {start:DateTime}, sorted) AS first_scored,
+            arrayShingles(
+                arrayConcat(arrayWithConstant($limit, (toDateTime(0), '', 0., 0., false)),
+                            arraySlice(sorted, greatest(1, first_scored - $limit))),
+                $limit + 1) AS windows
         FROM recent
         WHERE $key_present
         GROUP BY $key
+        HAVING first_scored > 0
     )
-    ARRAY JOIN arrayFilter(i -> runs[i].1 >= {start:DateTime}, arrayEnumerate(runs)) AS position
+    ARRAY JOIN windows AS window
+    WHERE window[$limit + 1].1 >= {start:DateTime}
 )"""
 
 _PRIORS = """
