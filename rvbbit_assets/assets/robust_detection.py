@@ -19,9 +19,9 @@ from rvbbit_assets.config import env_float
 from rvbbit_assets.day_partitions import DayRange, replace_days
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
-# Each query holds up to 350 earlier runs per run it scores: a few days at a time keeps a
-# backfill of a million runs within a couple of GB.
-DAYS_PER_QUERY = 3
+# Each query holds up to 350 earlier runs per run it scores: one day at a time bounds its
+# memory by a day's runs, however long the backfill.
+DAYS_PER_QUERY = 1
 
 
 @dataclass(frozen=True)

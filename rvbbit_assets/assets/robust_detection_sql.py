@@ -174,6 +174,9 @@ FROM
         1
     FROM ($priors)
 )
+-- Every run carries a few dozen arrays of up to 150 earlier runs through this query: small
+-- blocks keep that within memory whatever the number of runs scored.
+SETTINGS max_block_size = 4096
 """
 
 
