@@ -48,12 +48,17 @@ class DayRange:
     def params(self) -> dict[str, Any]:
         return {"start": self.start, "end": self.end}
 
-    def chunks(self, days_per_chunk: int) -> list[DayRange]:
-        """Consecutive sub-ranges of at most `days_per_chunk` days covering this range."""
-        return [
-            DayRange(day, min(day + timedelta(days=days_per_chunk - 1), self.last))
-            for day in self.days[::days_per_chunk]
-        ]
+    def chunks(self, weight: dict[date, int], max_weight: int) -> list[DayRange]:
+        """Consecutive sub-ranges covering this range, each of whole days weighing at most
+        `max_weight` in total (a heavier day is a chunk of its own)."""
+        chunks: list[DayRange] = []
+        first, total = self.first, 0
+        for day in self.days:
+            if day > first and total + weight.get(day, 0) > max_weight:
+                chunks.append(DayRange(first, day - timedelta(days=1)))
+                first, total = day, 0
+            total += weight.get(day, 0)
+        return [*chunks, DayRange(first, self.last)]
 
     def __str__(self) -> str:
         return str(self.first) if self.first == self.last else f"{self.first}..{self.last}"
@@ -103,18 +108,18 @@ def replace_days(
     select_sql: str,
     params: dict[str, Any],
     days: DayRange,
-    days_per_query: int | None = None,
+    chunks: list[DayRange] | None = None,
 ) -> int:
     """Rewrite the given days of an analytics table with the rows of `select_sql`.
 
     The SELECT's columns are matched to the table's by name. Returns the rows written.
-    With `days_per_query`, the SELECT runs on that many days at a time (its `start`/`end`
-    bound to each chunk), for a stage whose memory grows with the days it computes; the
+    With `chunks` (sub-ranges of `days`), the SELECT runs once per chunk, its `start`/`end`
+    bound to the chunk's, for a stage whose memory grows with the runs it computes; the
     days are still swapped in only once every chunk is staged.
     """
     columns = ", ".join(f"`{c}`" for c in table_columns(session, table))
     with staging_copy(session, table) as staging:
-        for chunk in days.chunks(days_per_query) if days_per_query else [days]:
+        for chunk in chunks or [days]:
             session.command(
                 f"INSERT INTO ${{analytics}}.{staging} ({columns}) "
                 f"SELECT {columns} FROM ({select_sql})",

@@ -8,7 +8,9 @@ import pytest
 from analyse import analyse, at, day, table
 from runs import Run, llm, write_runs
 
+from rvbbit_assets.assets import robust_detection
 from rvbbit_assets.assets.robust_detection_sql import MAD_TO_SIGMA, MIN_RELATIVE_SCALE
+from rvbbit_assets.day_partitions import DayRange
 
 LAST_DAY = 20
 
@@ -67,11 +69,11 @@ def detected(module_store):
         ])
     analyse(module_store, day(LAST_DAY), day(max(weekday, weekend)))
     rows = table(module_store, "robust_detection").set_index("session_id")
-    return rows, before_later_days, table(module_store, "session_facts")
+    return rows, before_later_days, table(module_store, "session_facts"), module_store
 
 
 def test_constant_history_scores_the_usual_value_zero_and_a_spike_finitely(detected):
-    rows, _, _ = detected
+    rows, *_ = detected
     floor_sigma = MIN_RELATIVE_SCALE * 1.0  # MAD is 0: the scale floor applies
     assert rows.loc["const-same", "cost_robust_z"] == 0
     assert rows.loc["const-step", "cost_robust_z"] == pytest.approx(0.1 / floor_sigma, rel=1e-4)
@@ -83,7 +85,7 @@ def test_constant_history_scores_the_usual_value_zero_and_a_spike_finitely(detec
 
 
 def test_scores_follow_the_definition_over_earlier_runs_of_the_same_input(detected):
-    rows, _, facts = detected
+    rows, _, facts, _ = detected
     noise = facts[facts["session_id"].str.startswith("noise-")].sort_values("session_id")
     earlier = noise["total_cost"].to_numpy()[:30]
     median = np.median(earlier)
@@ -94,14 +96,14 @@ def test_scores_follow_the_definition_over_earlier_runs_of_the_same_input(detect
 
 
 def test_too_few_prior_runs_score_zero(detected):
-    rows, _, _ = detected
+    rows, *_ = detected
     assert rows.loc["few-spike", "baseline_runs"] == 5
     assert rows.loc["few-spike", "cost_robust_z"] == 0
     assert not rows.loc["few-spike", "is_cost_anomaly"]
 
 
 def test_weekday_and_weekend_are_judged_against_their_own_days(detected):
-    rows, _, _ = detected
+    rows, *_ = detected
     for session_id in ("week-typical-weekday", "week-typical-weekend"):
         assert rows.loc[session_id, "baseline_by_day_type"], session_id
         assert not rows.loc[session_id, "is_cost_anomaly"], session_id
@@ -111,7 +113,7 @@ def test_weekday_and_weekend_are_judged_against_their_own_days(detected):
 
 
 def test_a_clean_shift_is_significant_and_stays_flagged(detected):
-    rows, _, _ = detected
+    rows, *_ = detected
     shift = rows.filter(like="shift-", axis=0).sort_index()
     before = shift.loc[[f"shift-{i:02}" for i in range(30)]]
     assert not before["is_regression_significant"].any()
@@ -123,22 +125,38 @@ def test_a_clean_shift_is_significant_and_stays_flagged(detected):
 
 
 def test_pure_noise_is_never_significant(detected):
-    rows, _, _ = detected
+    rows, *_ = detected
     noise = rows.filter(like="noise-", axis=0)
     assert noise["regression_p_value"].notna().sum() >= 30
     assert not noise["is_regression_significant"].any()
 
 
 def test_species_with_too_little_history_has_no_p_value(detected):
-    rows, _, _ = detected
+    rows, *_ = detected
     first = rows.loc[[f"shift-{i:02}" for i in range(19)]]  # fewer than 2 x 10 prior runs
     assert first["regression_p_value"].isna().all()
     assert not first["is_regression_significant"].any()
 
 
 def test_later_days_never_change_earlier_scores(detected):
-    rows, before_later_days, _ = detected
+    rows, before_later_days, *_ = detected
     earlier = rows.loc[before_later_days["session_id"]].reset_index()
     pd.testing.assert_frame_equal(earlier, before_later_days)
     # The later spike is scored against the earlier constant runs.
     assert rows.loc["const-later", "is_cost_anomaly"]
+
+
+def test_days_are_grouped_into_queries_by_their_runs():
+    days = DayRange(day(0), day(5))
+    runs = {day(0): 10, day(1): 50, day(2): 5, day(4): 100}
+    assert days.chunks(runs, 60) == [DayRange(day(0), day(1)), DayRange(day(2), day(3)),
+                                     DayRange(day(4), day(4)), DayRange(day(5), day(5))]
+    assert days.chunks({}, 60) == [days]
+
+
+def test_one_query_per_day_gives_the_same_rows(detected, monkeypatch):
+    rows, _, _, store = detected
+    monkeypatch.setattr(robust_detection, "RUNS_PER_QUERY", 1)  # every day a query of its own
+    with store.session("test rerun") as session:
+        robust_detection.build_robust_detection(session, DayRange(day(0), day(LAST_DAY + 7)))
+    pd.testing.assert_frame_equal(table(store, "robust_detection").set_index("session_id"), rows)
