@@ -84,6 +84,8 @@ def _kill_when(store_dir: Path, databases: list[str], marker: str, delay: float)
 
 
 def _by_day(frame: pd.DataFrame) -> dict:
+    if frame.empty:  # a stage killed before its first day was swapped in
+        return {}
     days = pd.to_datetime(frame["created_at"]).dt.date
     return {d: part.reset_index(drop=True) for d, part in frame.groupby(days)}
 
