@@ -171,7 +171,6 @@ FROM
         length(input_priors) >= {min_prior_runs:UInt32} AS baseline_is_same_input,
         if(baseline_is_same_input, input_priors, cluster_priors) AS baseline_priors,
         length(species_priors) AS species_runs,$columns
-        1
     FROM ($priors)
 )
 -- Every run carries a few dozen arrays of up to 150 earlier runs through this query: small
@@ -190,7 +189,7 @@ def robust_detection_sql() -> str:
         )
         for metric, (column, field, floor) in METRICS.items()
         for part in (_ROBUST_Z, _REGRESSION_TEST)
-    )
+    ).removesuffix(",")  # each part ends its columns with a comma, ready for the next
     by_key = ",".join(
         Template(_PRIORS_BY_KEY).substitute(name=name, key=key, limit=limit, key_present=present)
         for name, (key, limit, present) in KEYS.items()
