@@ -11,6 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pandas as pd
 
 from rvbbit_assets.cluster import staging_engine_clause
@@ -73,6 +74,23 @@ def utc_now() -> datetime:
 def load_sql(module_file: str, name: str) -> str:
     """The text of a named `.sql` file that lives beside the module that runs it."""
     return (Path(module_file).parent / f"{name}.sql").read_text()
+
+
+@cache
+def _sql_template_folder(folder: str) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+@cache
+def render_sql_template(module_file: str, name: str) -> str:
+    """A named `.sql` Jinja template beside the module, rendered: its repeated fragments are
+    macros, expanded here; values stay bound `{name:Type}` parameters."""
+    folder = _sql_template_folder(str(Path(module_file).parent))
+    return folder.get_template(f"{name}.sql").render()
 
 
 def table_columns(session: StoreSession, table: str) -> list[str]:

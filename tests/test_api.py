@@ -38,7 +38,9 @@ DESIGN_KEYS = {
     "prediction": None,
     "robust_detection": {"cost_robust_z", "duration_robust_z", "is_cost_anomaly",
                          "is_duration_anomaly", "regression_p_value",
-                         "is_regression_significant"},
+                         "is_regression_significant", "expected_cost", "cost_anomaly_driver",
+                         "cost_anomaly_driver_ratio", "cost_anomaly_impact_usd",
+                         "cost_anomaly_baseline", "explanation"},
 }
 
 

@@ -11,7 +11,7 @@ from rvbbit_assets.assets.baselines import baselines, build_baselines
 from rvbbit_assets.assets.cascade_analytics import build_cascade_analytics, cascade_analytics
 from rvbbit_assets.assets.input_clusters import input_clusters
 from rvbbit_assets.assets.regression_flags import regression_flags
-from rvbbit_assets.assets.robust_detection import robust_detection
+from rvbbit_assets.assets.priced_runs import priced_runs
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.checks import pipeline_checks
 from rvbbit_assets.checks.per_run_checks import (
@@ -23,8 +23,8 @@ from rvbbit_assets.checks.per_run_checks import (
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, DayRange
 
 # The stages the checks guard, without the models others own (a NaN would stop those first).
-STAGES = [session_facts, input_clusters, baselines, anomaly_scores, regression_flags,
-          robust_detection, cascade_analytics, alerts]
+STAGES = [session_facts, input_clusters, priced_runs, baselines, anomaly_scores, regression_flags,
+          cascade_analytics, alerts]
 DAYS = DayRange(day(0), day(1))
 
 

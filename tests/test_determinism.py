@@ -8,8 +8,8 @@ from runs import Row, Run, llm, write_runs
 
 from rvbbit_assets.store import ClickHouseStore
 
-STAGES = ("session_facts", "input_clusters", "baselines", "anomaly_scores",
-          "regression_flags", "robust_detection", "cascade_analytics")
+STAGES = ("session_facts", "input_clusters", "priced_runs", "baselines", "anomaly_scores",
+          "regression_flags", "cascade_analytics")
 DAYS = 3
 
 

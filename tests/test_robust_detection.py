@@ -1,162 +1,247 @@
-"""Robust scores and significant regressions on hand-made histories, point-in-time."""
+"""The recommended detection on hand-made histories: flags that hold on real cost shapes and
+name their cause, baselines that fall back when history is thin, point-in-time scores, and
+significant regressions that a spike does not make."""
 
+import math
 import random
 
-import numpy as np
 import pandas as pd
 import pytest
 from analyse import analyse, at, day, table
-from runs import Run, llm, write_runs
+from runs import Row, Run, write_runs
 
-from rvbbit_assets.assets import robust_detection
-from rvbbit_assets.assets.robust_detection_sql import MAD_TO_SIGMA, MIN_RELATIVE_SCALE
+from rvbbit_assets.assets import baselines, regression_flags
+from rvbbit_assets.assets.detection_settings import SCORE_CONSTANTS, DetectionSettings
 from rvbbit_assets.day_partitions import DayRange
 
-LAST_DAY = 20
+# USD per token (input, output), as a provider bills them.
+PRICES = {"cheap": (1e-7, 4e-7), "fallback": (1e-6, 4e-6), "premium": (1.5e-5, 6e-5)}
+HISTORY_DAYS = 4  # days 0-3 are history; the runs under test are on day 4
+TEST_DAY = HISTORY_DAYS
+THRESHOLD = DetectionSettings().threshold
 
 
-def _noisy(rng: random.Random, level: float, spread: float = 0.1) -> float:
-    return level * rng.lognormvariate(0, spread)
+def call(cell: str, tokens_in: int, tokens_out: int, model: str = "cheap", at: float = 1.0) -> Row:
+    """An LLM call billed at the model's price."""
+    price_in, price_out = PRICES[model]
+    return Row(model=model, cell_name=cell, tokens_in=tokens_in, tokens_out=tokens_out,
+               cost=tokens_in * price_in + tokens_out * price_out, at=at)
 
 
-def _history() -> list[Run]:
-    rng = random.Random(5)
+def two_cells(rng: random.Random, fallback_rate: float = 0.0, input_scale: float = 1.0,
+              output_scale: float = 1.0, extra_calls: int = 0, model: str | None = None,
+              ) -> list[Row]:
+    """A run of a two-cell cascade: a short classification, then a long answer."""
+    def model_of() -> str:
+        return model or ("fallback" if rng.random() < fallback_rate else "cheap")
+
+    rows = [call("classify", round(300 * input_scale * rng.uniform(0.95, 1.05)),
+                 round(20 * output_scale * rng.uniform(0.8, 1.2)), model_of(), at=1)]
+    rows += [call("answer", round(900 * input_scale * rng.uniform(0.95, 1.05)),
+                  round(400 * output_scale * rng.lognormvariate(0, 0.15)), model_of(), at=2 + i)
+             for i in range(1 + extra_calls)]
+    return rows
+
+
+def _runs() -> list[Run]:
+    rng = random.Random(3)
     runs: list[Run] = []
-    # A constant history: MAD 0; then the usual value, a small step and a 5x spike.
-    runs += [Run(f"const-{i}", "const", at(0, 8, i), [llm(1.0)]) for i in range(15)]
-    runs += [Run(name, "const", at(1, 8), [llm(cost)])
-             for name, cost in (("const-same", 1.0), ("const-step", 1.1), ("const-spike", 5.0))]
-    # Too few earlier runs to judge a 10x run.
-    runs += [Run(f"few-{i}", "few", at(0, 9, i), [llm(1.0)]) for i in range(5)]
-    runs.append(Run("few-spike", "few", at(1, 9), [llm(10.0)]))
-    # Weekends cost three times weekdays, every week.
-    for offset in range(LAST_DAY):
-        weekend = day(offset).isoweekday() >= 6
-        runs += [Run(f"week-{offset}-{i}", "week", at(offset, 10 + i),
-                     [llm(_noisy(rng, 3.0 if weekend else 1.0))]) for i in range(2)]
-    # One species, steady for 30 runs, then twice as expensive.
-    for i in range(45):
-        cost = _noisy(rng, 2.0 if i >= 30 else 1.0)
-        runs.append(Run(f"shift-{i:02}", "shift", at(i // 3, 12 + i % 3),
-                        [llm(cost, species_hash="sp-shift")]))
-    # One species of pure noise.
-    runs += [Run(f"noise-{i:02}", "noise", at(i // 3, 15 + i % 3),
-                 [llm(_noisy(rng, 1.0), species_hash="sp-noise")]) for i in range(60)]
+    hours = range(8, 20)
+    # A cascade whose calls routinely fall back to a pricier model (a fifth of its runs cost
+    # several times the rest) and whose answers are retried now and then. Same input always.
+    for d in range(HISTORY_DAYS + 1):
+        runs += [Run(f"bimodal-{d}-{h}", "bimodal", at(d, h), two_cells(rng, fallback_rate=0.1)
+                     + ([call("answer", 900, 400, at=9)] if h % 6 == 0 else []))
+                 for h in hours]
+    # A steady cascade, then one run of each spike cause on the test day.
+    for d in range(HISTORY_DAYS):
+        runs += [Run(f"steady-{d}-{h}", "steady", at(d, h), two_cells(rng)) for h in hours]
+    runs += [
+        Run("spike-input", "steady", at(TEST_DAY, 9), two_cells(rng, input_scale=8)),
+        Run("spike-output", "steady", at(TEST_DAY, 10), two_cells(rng, output_scale=8)),
+        Run("spike-loop", "steady", at(TEST_DAY, 11), two_cells(rng, extra_calls=12)),
+        Run("spike-premium", "steady", at(TEST_DAY, 12), two_cells(rng, model="premium")),
+        Run("steady-ordinary", "steady", at(TEST_DAY, 13), two_cells(rng)),
+    ]
+    # Constant cost (MAD 0); then the usual run, and longer answers: 1.5x and 3.6x the cost.
+    for d in range(HISTORY_DAYS):
+        runs += [Run(f"const-{d}-{h}", "const", at(d, h), [call("only", 1000, 100)])
+                 for h in hours]
+    runs += [Run(name, "const", at(TEST_DAY, 9 + i), [call("only", 1000, tokens_out)])
+             for i, (name, tokens_out) in enumerate((("const-same", 100), ("const-more", 275),
+                                                     ("const-spike", 1000)))]
+    # Other inputs each time, all about 1,000 characters: flat ones (category tiny) and
+    # nested ones (category small, same size). Only two nested runs come before the last.
+    for d in range(HISTORY_DAYS):
+        runs += [Run(f"sizes-{d}-{h}", "sizes", at(d, h), two_cells(rng),
+                     input_data=f'{{"text": "{h:02}{d}{"x" * 990}"}}') for h in hours]
+    nested = '{"a": {"b": {"c": {"d": "%s"}}}}'
+    runs += [Run(f"sizes-nested-{i}", "sizes", at(i, 7), two_cells(rng),
+                 input_data=nested % (f"{i}" + "y" * 970)) for i in range(2)]
+    runs.append(Run("sizes-nested-spike", "sizes", at(TEST_DAY, 7),
+                    two_cells(rng, input_scale=8), input_data=nested % ("z" * 971)))
+    # A cascade that starts on the test day: its fifth run is a spike.
+    runs += [Run(f"new-{i}", "new", at(TEST_DAY, 8 + i), two_cells(rng)) for i in range(4)]
+    runs.append(Run("new-spike", "new", at(TEST_DAY, 13), two_cells(rng, output_scale=8)))
     return runs
 
 
-def _last_weekday_and_weekend() -> tuple[int, int]:
-    offsets = range(LAST_DAY, LAST_DAY + 7)
-    weekday = next(o for o in offsets if day(o).isoweekday() < 6)
-    weekend = next(o for o in offsets if day(o).isoweekday() >= 6)
-    return weekday, weekend
+@pytest.fixture(scope="module")
+def scored(module_store):
+    with module_store.session("test data") as session:
+        write_runs(session, _runs())
+    analyse(module_store, day(0), day(TEST_DAY))
+    return table(module_store, "cascade_analytics").set_index("session_id")
+
+
+def test_a_routine_fallback_to_a_pricier_model_is_not_flagged(scored):
+    bimodal = scored[scored["cascade_id"] == "bimodal"]
+    on_test_day = bimodal[bimodal["created_at"].dt.date == day(TEST_DAY)]
+    pricier = on_test_day[on_test_day["models_used"].map(lambda m: "fallback" in m)]
+    assert len(pricier) >= 2, "the fixture should put fallbacks on the test day"
+    assert not on_test_day["is_cost_anomaly"].any()
+    # A fallback run is expected to cost what it costs: its models are the cascade's own.
+    ratio = pricier["total_cost"] / pricier["expected_cost"]
+    assert ratio.between(0.7, 1.4).all(), ratio.to_dict()
+
+
+@pytest.mark.parametrize(("session_id", "driver"), [
+    ("spike-input", "input_tokens"),
+    ("spike-output", "output_tokens"),
+    ("spike-loop", "extra_calls"),
+    ("spike-premium", "model_price"),
+])
+def test_each_spike_is_flagged_with_what_caused_it(scored, session_id, driver):
+    run = scored.loc[session_id]
+    usual = scored.loc["steady-ordinary"]
+    assert run["is_cost_anomaly"] and run["cost_robust_z"] > THRESHOLD
+    assert run["cost_anomaly_driver"] == driver
+    assert run["cost_anomaly_baseline"] == "input"
+    # What the run was expected to cost is what an ordinary run of that day costs.
+    assert run["expected_cost"] == pytest.approx(usual["total_cost"], rel=0.3)
+    assert run["cost_anomaly_impact_usd"] == pytest.approx(
+        run["total_cost"] - run["expected_cost"], rel=1e-9)
+    words = {"input_tokens": "input tokens", "output_tokens": "output tokens",
+             "extra_calls": "LLM calls", "model_price": "price of premium"}[driver]
+    assert run["cost_anomaly_explanation"].startswith("Cost ")
+    assert f"expected (+${run['cost_anomaly_impact_usd']:.4f}): {words}" in run[
+        "cost_anomaly_explanation"]
+
+
+def test_ordinary_runs_and_a_routine_retry_are_not_flagged(scored):
+    test_day = scored[scored["created_at"].dt.date == day(TEST_DAY)]
+    retried = [f"bimodal-{TEST_DAY}-{h}" for h in (12, 18)]
+    for session_id in ["steady-ordinary", *retried]:
+        run = scored.loc[session_id]
+        assert not run["is_cost_anomaly"], session_id
+        assert run["cost_anomaly_driver"] == "" and run["cost_anomaly_explanation"] == ""
+    # A retry is routine in that cascade: the extra call is expected of the run.
+    ordinary = test_day[test_day["cascade_id"] == "bimodal"].drop(retried)
+    assert scored.loc[retried, "expected_cost"].min() > 1.3 * ordinary["expected_cost"].median()
+
+
+def test_a_constant_history_scores_the_usual_value_zero_and_a_spike_finitely(scored):
+    earlier_runs = HISTORY_DAYS * 12
+    floor = SCORE_CONSTANTS["min_log_sigma"] * math.sqrt(1 + math.pi / 2 / earlier_runs)
+    same, more, spike = (scored.loc[f"const-{name}"] for name in ("same", "more", "spike"))
+    assert same["cost_anomaly_baseline"] == "input"
+    assert same["cost_robust_z"] == pytest.approx(0, abs=1e-3)
+    for run, ratio in ((more, 1.5), (spike, 5e-4 / 1.4e-4)):
+        assert run["total_cost"] / same["total_cost"] == pytest.approx(ratio, rel=1e-6)
+        assert run["cost_robust_z"] == pytest.approx(math.log(ratio) / floor, rel=1e-3)
+    assert not more["is_cost_anomaly"]  # 1.5x: below the 2x a flag needs
+    assert spike["is_cost_anomaly"] and spike["cost_anomaly_driver"] == "output_tokens"
+
+
+def test_a_cluster_with_two_earlier_runs_falls_back_to_the_cascade(scored):
+    run = scored.loc["sizes-nested-spike"]
+    assert run["input_category"] != scored.loc["sizes-0-8"]["input_category"]
+    assert run["cost_anomaly_baseline"] == "cascade"
+    assert run["is_cost_anomaly"] and run["cost_anomaly_driver"] == "input_tokens"
+
+
+def test_a_new_cascade_is_compared_with_its_earlier_runs_of_the_day(scored):
+    first, spike = scored.loc["new-0"], scored.loc["new-spike"]
+    assert first["cost_anomaly_baseline"] == "" and first["cost_robust_z"] == 0
+    assert spike["cost_anomaly_baseline"] == "cascade"
+    assert spike["is_cost_anomaly"] and spike["cost_anomaly_driver"] == "output_tokens"
+
+
+def test_the_design_columns_keep_the_design_meaning(scored):
+    # The design's flag is |z| > 2 against the cluster mean: the fallback mode trips it.
+    bimodal = scored[scored["cascade_id"] == "bimodal"]
+    assert (bimodal["is_cost_outlier"] == (bimodal["cost_z_score"].abs() > 2)).all()
+
+
+def _shift_runs() -> list[Run]:
+    """A species steady for 40 runs, then 1.8x dearer; a noisy one; one with a lone spike."""
+    rng = random.Random(7)
+    runs = []
+    for i in range(70):
+        scale = 1.8 if i >= 40 else 1.0
+        runs.append(Run(f"shift-{i:02}", "shift", at(i // 7, 8 + i % 7),
+                        [call("answer", 900, round(400 * scale * rng.lognormvariate(0, 0.1)))]))
+        runs.append(Run(f"noise-{i:02}", "noise", at(i // 7, 8 + i % 7, 30),
+                        [call("answer", 900, round(400 * rng.lognormvariate(0, 0.3)))]))
+        runs.append(Run(f"lone-{i:02}", "lone", at(i // 7, 8 + i % 7, 40),
+                        [call("answer", 900, round(400 * (10 if i == 50 else 1)
+                                                   * rng.lognormvariate(0, 0.1)))]))
+    for run in runs:
+        for row in run.rows:
+            row.species_hash = f"sp-{run.cascade_id}"
+    return runs
 
 
 @pytest.fixture(scope="module")
-def detected(module_store):
-    weekday, weekend = _last_weekday_and_weekend()
+def regressions(module_store):
     with module_store.session("test data") as session:
-        write_runs(session, _history())
-    analyse(module_store, day(0), day(LAST_DAY - 1))
-    before_later_days = table(module_store, "robust_detection")
-    # Later days: typical costs of each day type, and a weekday run at the weekend level.
-    with module_store.session("test data") as session:
-        write_runs(session, [
-            Run("week-typical-weekday", "week", at(weekday, 9), [llm(1.0)]),
-            Run("week-weekend-cost-on-weekday", "week", at(weekday, 10), [llm(3.0)]),
-            Run("week-typical-weekend", "week", at(weekend, 9), [llm(3.0)]),
-            Run("const-later", "const", at(weekday, 11), [llm(100.0)]),
-        ])
-    analyse(module_store, day(LAST_DAY), day(max(weekday, weekend)))
-    rows = table(module_store, "robust_detection").set_index("session_id")
-    return rows, before_later_days, table(module_store, "session_facts"), module_store
+        write_runs(session, _shift_runs())
+    analyse(module_store, day(0), day(9))
+    return table(module_store, "regression_flags").set_index("session_id")
 
 
-def test_constant_history_scores_the_usual_value_zero_and_a_spike_finitely(detected):
-    rows, *_ = detected
-    floor_sigma = MIN_RELATIVE_SCALE * 1.0  # MAD is 0: the scale floor applies
-    assert rows.loc["const-same", "cost_robust_z"] == 0
-    assert rows.loc["const-step", "cost_robust_z"] == pytest.approx(0.1 / floor_sigma, rel=1e-4)
-    assert not rows.loc["const-step", "is_cost_anomaly"]
-    assert rows.loc["const-spike", "cost_robust_z"] == pytest.approx(4.0 / floor_sigma, rel=1e-4)
-    assert rows.loc["const-spike", "is_cost_anomaly"]
-    assert rows.loc["const-spike", "baseline_kind"] == "input"
-    assert (rows.filter(like="const", axis=0)["duration_robust_z"] == 0).all()
+def test_a_clean_shift_is_a_significant_regression_soon_after_it_starts(regressions):
+    shift = regressions.filter(like="shift-", axis=0).sort_index()
+    flagged = shift["is_regression_significant"]
+    assert not flagged.iloc[:40].any()
+    first = flagged.iloc[40:].idxmax()
+    assert flagged.iloc[40:].all() or int(first.split("-")[1]) <= 50
+    assert flagged.loc[first:].all()  # it stays flagged while the look-back holds the change
+    row = shift.loc["shift-60"]
+    assert row["regression_metric"] == "usual_cost" and row["regression_effect"] > 1.2
+    assert row["regression_p_value"] < DetectionSettings().alpha
 
 
-def test_scores_follow_the_definition_over_earlier_runs_of_the_same_input(detected):
-    rows, _, facts, _ = detected
-    noise = facts[facts["session_id"].str.startswith("noise-")].sort_values("session_id")
-    earlier = noise["total_cost"].to_numpy()[:30]
-    median = np.median(earlier)
-    sigma = max(MAD_TO_SIGMA * np.median(np.abs(earlier - median)), MIN_RELATIVE_SCALE * median)
-    expected = (noise["total_cost"].to_numpy()[30] - median) / sigma
-    assert rows.loc["noise-30", "baseline_runs"] == 30
-    assert rows.loc["noise-30", "cost_robust_z"] == pytest.approx(expected, rel=1e-4)
+def test_noise_and_a_lone_spike_are_not_regressions(regressions):
+    for prefix in ("noise-", "lone-"):
+        assert not regressions.filter(like=prefix, axis=0)["is_regression_significant"].any()
 
 
-def test_too_few_prior_runs_score_zero(detected):
-    rows, *_ = detected
-    assert rows.loc["few-spike", "baseline_runs"] == 5
-    assert rows.loc["few-spike", "cost_robust_z"] == 0
-    assert not rows.loc["few-spike", "is_cost_anomaly"]
+def test_scores_are_point_in_time(store):
+    runs = _runs()
+    early = [r for r in runs if r.created_at.date() < day(TEST_DAY)]
+    with store.session("test data") as session:
+        write_runs(session, early)
+    analyse(store, day(0), day(TEST_DAY - 1))
+    before = table(store, "anomaly_scores")
+    with store.session("test data") as session:
+        write_runs(session, [r for r in runs if r not in early])
+    analyse(store, day(0), day(TEST_DAY))  # the earlier days again, with later runs present
+    after = table(store, "anomaly_scores")
+    after = after[after["session_id"].isin(before["session_id"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(before, after)
 
 
-def test_weekday_and_weekend_are_judged_against_their_own_days(detected):
-    rows, *_ = detected
-    for session_id in ("week-typical-weekday", "week-typical-weekend"):
-        assert rows.loc[session_id, "baseline_by_day_type"], session_id
-        assert not rows.loc[session_id, "is_cost_anomaly"], session_id
-    assert rows.loc["week-typical-weekend", "baseline_median_cost"] == pytest.approx(3.0, rel=0.15)
-    # The weekend's usual cost on a weekday is an anomaly.
-    assert rows.loc["week-weekend-cost-on-weekday", "is_cost_anomaly"]
-
-
-def test_a_clean_shift_is_significant_and_stays_flagged(detected):
-    rows, *_ = detected
-    shift = rows.filter(like="shift-", axis=0).sort_index()
-    before = shift.loc[[f"shift-{i:02}" for i in range(30)]]
-    assert not before["is_regression_significant"].any()
-    after = shift.loc[[f"shift-{i:02}" for i in range(38, 45)]]  # 8+ prior runs after the change
-    assert after["is_regression_significant"].all()
-    assert (after["regression_p_value"] < 0.001).all()
-    # The design's "last 10 vs the 10 before" would have lost it by now; ours has not.
-    assert shift.loc["shift-44", "is_regression_significant"]
-
-
-def test_pure_noise_is_never_significant(detected):
-    rows, *_ = detected
-    noise = rows.filter(like="noise-", axis=0)
-    assert noise["regression_p_value"].notna().sum() >= 30
-    assert not noise["is_regression_significant"].any()
-
-
-def test_species_with_too_little_history_has_no_p_value(detected):
-    rows, *_ = detected
-    first = rows.loc[[f"shift-{i:02}" for i in range(19)]]  # fewer than 2 x 10 prior runs
-    assert first["regression_p_value"].isna().all()
-    assert not first["is_regression_significant"].any()
-
-
-def test_later_days_never_change_earlier_scores(detected):
-    rows, before_later_days, *_ = detected
-    earlier = rows.loc[before_later_days["session_id"]].reset_index()
-    pd.testing.assert_frame_equal(earlier, before_later_days)
-    # The later spike is scored against the earlier constant runs.
-    assert rows.loc["const-later", "is_cost_anomaly"]
-
-
-def test_days_are_grouped_into_queries_by_their_runs():
-    days = DayRange(day(0), day(5))
-    runs = {day(0): 10, day(1): 50, day(2): 5, day(4): 100}
-    assert days.chunks(runs, 60) == [DayRange(day(0), day(1)), DayRange(day(2), day(3)),
-                                     DayRange(day(4), day(4)), DayRange(day(5), day(5))]
-    assert days.chunks({}, 60) == [days]
-
-
-def test_one_query_per_day_gives_the_same_rows(detected, monkeypatch):
-    rows, _, _, store = detected
-    monkeypatch.setattr(robust_detection, "RUNS_PER_QUERY", 1)  # every day a query of its own
-    with store.session("test rerun") as session:
-        robust_detection.build_robust_detection(session, DayRange(day(0), day(LAST_DAY + 7)))
-    pd.testing.assert_frame_equal(table(store, "robust_detection").set_index("session_id"), rows)
+def test_a_range_in_one_query_equals_a_query_per_day(store, monkeypatch):
+    with store.session("test data") as session:
+        write_runs(session, _runs() + _shift_runs())
+    analyse(store, day(0), day(9))
+    expected = {name: table(store, name) for name in ("baselines", "regression_flags")}
+    monkeypatch.setattr(baselines, "RUNS_PER_QUERY", 1)  # every day a query of its own
+    monkeypatch.setattr(regression_flags, "RUNS_PER_QUERY", 1)
+    every_day = DayRange(day(0), day(9))
+    with store.session("test rebuild") as session:
+        baselines.build_baselines(session, every_day)
+        regression_flags.build_regression_flags(session, every_day)
+    for name, frame in expected.items():
+        pd.testing.assert_frame_equal(table(store, name), frame, obj=name)

@@ -15,7 +15,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from rvbbit_assets.assets.alerts import ALERT_TYPES, SEVERITIES, alert_rules_sql
+from rvbbit_assets.assets.alerts import (
+    ALERT_TYPES,
+    SEVERITIES,
+    alert_rule_params,
+    alert_rules_sql,
+)
 from rvbbit_assets.assets.cell_analytics import cell_breakdown
 from rvbbit_assets.assets.forecasts import forecast_rows, projection_sentence, weekly_projection
 from rvbbit_assets.store import StoreSession
@@ -107,7 +112,7 @@ def session_alerts(session: StoreSession, session_id: str) -> list[dict[str, Any
         session,
         f"SELECT alert_type, severity, message, session_id FROM "
         f"({alert_rules_sql(_SESSION_SQL)}) ORDER BY rule_order",
-        {"session_id": session_id},
+        {"session_id": session_id} | alert_rule_params(),
     )
     return [
         {"type": r["alert_type"], "severity": r["severity"], "message": r["message"],
@@ -161,6 +166,12 @@ def session_analytics(session: StoreSession, session_id: str) -> dict[str, Any] 
             "is_duration_anomaly": bool(row["is_duration_anomaly"]),
             "regression_p_value": _f32(row["regression_p_value"]),
             "is_regression_significant": bool(row["is_regression_significant"]),
+            "expected_cost": _f64(row["expected_cost"]),
+            "cost_anomaly_driver": row["cost_anomaly_driver"],
+            "cost_anomaly_driver_ratio": _f32(row["cost_anomaly_driver_ratio"]),
+            "cost_anomaly_impact_usd": _f64(row["cost_anomaly_impact_usd"]),
+            "cost_anomaly_baseline": row["cost_anomaly_baseline"],
+            "explanation": row["cost_anomaly_explanation"],
         },
         "alerts": session_alerts(session, session_id),
         "cells": cell_breakdown(session, session_id),

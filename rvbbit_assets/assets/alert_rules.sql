@@ -6,8 +6,10 @@
 --                                                      (", duration +M%" when duration > 30%)
 --   prediction_miss  prediction_error > 1.5            warning   "Cost 180% higher than predicted"
 --   error_outlier    is_error_outlier                  warning   (one failed run is not an outage)
--- and the flags we recommend (robust_detection), beside the design's:
---   cost_anomaly     is_cost_anomaly                   critical  "Cost is 8.2 robust σ above ..."
+-- and the flags we recommend (anomaly_scores, regression_flags), beside the design's:
+--   cost_anomaly     is_cost_anomaly, and an impact of at least {min_impact_usd} USD
+--                                                      critical  "Cost 9.4× expected (+$$0.21):
+--                                                                 output tokens 11× usual"
 --   significant_regression  is_regression_significant  major     "... (p = 0.0001)"
 SELECT
     session_id,
@@ -85,11 +87,10 @@ SELECT
     'cost_anomaly' AS alert_type,
     5 AS rule_order,
     'critical' AS severity,
-    concat('Cost is ', toDecimalString(toFloat64(cost_robust_z), 1),
-           ' robust σ above runs of inputs like this one') AS message,
+    cost_anomaly_explanation AS message,
     toFloat64(cost_robust_z) AS metric
 FROM analysed
-WHERE is_cost_anomaly
+WHERE is_cost_anomaly AND cost_anomaly_impact_usd >= {min_impact_usd:Float64}
 
 UNION ALL
 

@@ -29,7 +29,13 @@ from rvbbit_assets.alert_delivery import Alert, DeliveryResult, DeliverySettings
 from rvbbit_assets.assets.cascade_analytics import cascade_analytics
 from rvbbit_assets.assets.groups import INSIGHTS_GROUP
 from rvbbit_assets.assets.per_run import day_range, per_run_asset
-from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days, utc_now
+from rvbbit_assets.config import env_float
+from rvbbit_assets.day_partitions import (
+    DayRange,
+    load_sql,
+    replace_days,
+    utc_now,
+)
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
 ALERT_TYPES = ("cost_spike", "regression", "prediction_miss", "error_outlier")
@@ -46,8 +52,14 @@ DELIVERY_COLUMNS = (
 )
 
 
+def alert_rule_params() -> dict[str, Any]:
+    """The bound parameters of alert_rules.sql, from the environment."""
+    return {"min_impact_usd": env_float("RVBBIT_ALERT_MIN_IMPACT_USD", 0.0, 0.0, 1e9)}
+
+
 def alert_rules_sql(analysed_sql: str) -> str:
-    """The alerts (alert_rules.sql) raised by the cascade_analytics rows of `analysed_sql`."""
+    """The alerts (alert_rules.sql) raised by the cascade_analytics rows of `analysed_sql`;
+    bind `alert_rule_params()`."""
     return f"WITH analysed AS ({analysed_sql})\n{load_sql(__file__, 'alert_rules')}"
 
 
@@ -64,7 +76,9 @@ def _day_alerts_sql() -> str:
 
 
 def build_alerts(session: StoreSession, days: DayRange) -> dict[str, Any]:
-    rows = replace_days(session, "alerts", _day_alerts_sql(), days.params(), days)
+    rows = replace_days(
+        session, "alerts", _day_alerts_sql(), days.params() | alert_rule_params(), days
+    )
     counts = dict(
         session.rows(
             "SELECT alert_type, count() FROM ${analytics}.alerts"

@@ -1,19 +1,68 @@
-"""baselines: global, cluster and species baselines of each run over strictly earlier runs."""
+"""baselines: what each run is compared with, over strictly earlier runs.
+
+The design's global, cluster and species averages (baselines.sql), and beside them what
+the run is expected to cost for the recommended detection (robust_baselines.sql).
+"""
+
+from datetime import date
 
 from dagster import AssetExecutionContext, MaterializeResult
 
-from rvbbit_assets.assets.history import run_stage_over_history, with_history
+from rvbbit_assets.assets.detection_settings import BASELINE_CONSTANTS, DetectionSettings
+from rvbbit_assets.assets.history import (
+    FACTS_HISTORY,
+    HistoryStages,
+    run_stage_over_history,
+    with_history,
+)
 from rvbbit_assets.assets.input_clusters import input_clusters
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
+from rvbbit_assets.assets.priced_runs import build_priced_runs, priced_runs
 from rvbbit_assets.assets.session_facts import session_facts
-from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days
+from rvbbit_assets.day_partitions import DayRange, load_sql, render_sql_template, replace_days
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
+# The robust part holds up to a few hundred earlier runs per run it scores: whole days of up
+# to this many runs at a time bound its memory, while small ranges still take one query.
+RUNS_PER_QUERY = 40_000
+# Earlier days' runs are compared at their usual prices.
+HISTORY: HistoryStages = (*FACTS_HISTORY, (build_priced_runs, "priced_runs"))
 
-def build_baselines(session: StoreSession, days: DayRange) -> StageSummary:
-    rows = replace_days(
-        session, "baselines", with_history(load_sql(__file__, "baselines")), days.params(), days
+
+def baselines_sql() -> str:
+    robust = render_sql_template(__file__, "robust_baselines")
+    return with_history(
+        "SELECT design.*, robust.* EXCEPT (session_id)\n"
+        f"FROM ({load_sql(__file__, 'baselines')}) AS design\n"
+        f"LEFT JOIN ({robust}) AS robust ON robust.session_id = design.session_id"
     )
+
+
+def runs_per_day(session: StoreSession, days: DayRange) -> dict[date, int]:
+    return dict(session.rows(
+        "SELECT toDate(created_at), count() FROM ${analytics}.session_facts"
+        " WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime} GROUP BY 1",
+        days.params(),
+    ))
+
+
+def build_baselines(
+    session: StoreSession, days: DayRange, settings: DetectionSettings | None = None
+) -> StageSummary:
+    settings = settings or DetectionSettings.from_env()
+    rows = replace_days(
+        session,
+        "baselines",
+        baselines_sql(),
+        days.params() | settings.params() | BASELINE_CONSTANTS,
+        days,
+        chunks=days.chunks(runs_per_day(session, days), RUNS_PER_QUERY),
+    )
+    by_kind = dict(session.rows(
+        "SELECT robust_baseline, count() FROM ${analytics}.baselines"
+        " WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime} GROUP BY 1",
+        days.params(),
+    ))
     (first_of_cascade, first_of_cluster, without_species), = session.rows(
         "SELECT countIf(global_run_count = 0), countIf(cluster_run_count = 0),"
         " countIf(species_run_count = 0) FROM ${analytics}.baselines"
@@ -25,16 +74,19 @@ def build_baselines(session: StoreSession, days: DayRange) -> StageSummary:
         "runs_first_of_their_cascade": first_of_cascade,
         "runs_first_of_their_cluster": first_of_cluster,
         "runs_without_species_history": without_species,
+        **{f"expected_from_{kind or 'nothing'}": count for kind, count in sorted(by_kind.items())},
     }
 
 
 @per_run_asset(
-    deps=[session_facts, input_clusters],
+    deps=[session_facts, input_clusters, priced_runs],
     description=(
         "Baselines of each run over the runs that started before it, on any earlier day: "
-        "global (same cascade), cluster (same cascade and input category, with population "
-        "stddevs) and species (same primary species hash)."
+        "the design's global (same cascade), cluster (same cascade and input category, with "
+        "population stddevs) and species (same primary species hash) averages; and what the "
+        "run is expected to cost: medians of earlier runs of the same input, else of the "
+        "cluster's or the cascade's runs closest in input size, at the cells' usual prices."
     ),
 )
 def baselines(context: AssetExecutionContext, store: ClickHouseStore) -> MaterializeResult:
-    return run_stage_over_history(context, store, build_baselines)
+    return run_stage_over_history(context, store, build_baselines, HISTORY)

@@ -13,7 +13,6 @@ from rvbbit_assets.assets.per_run import (
     run_stage,
 )
 from rvbbit_assets.assets.regression_flags import regression_flags
-from rvbbit_assets.assets.robust_detection import robust_detection
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days
 from rvbbit_assets.store import ClickHouseStore, StoreSession
@@ -62,12 +61,13 @@ def build_cascade_analytics(session: StoreSession, days: DayRange) -> StageSumma
         baselines,
         anomaly_scores,
         regression_flags,
-        robust_detection,
         cost_prediction_model,
     ],
     description=(
         "The design's cascade_analytics table, one context-aware row per analysed run, "
-        "plus the robust scores and significant regressions of robust_detection."
+        "plus the recommended flags: cost and duration anomalies with the cause and dollar "
+        "impact of a flagged run (anomaly_scores), and significant regressions "
+        "(regression_flags)."
     ),
 )
 def cascade_analytics(

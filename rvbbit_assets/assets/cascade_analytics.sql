@@ -50,12 +50,18 @@ SELECT
     toFloat32(r.vs_recent_avg_duration) AS vs_recent_avg_duration,
     r.is_regression AS is_regression,
     r.regression_severity AS regression_severity,
-    d.cost_robust_z AS cost_robust_z,
-    d.duration_robust_z AS duration_robust_z,
-    d.is_cost_anomaly AS is_cost_anomaly,
-    d.is_duration_anomaly AS is_duration_anomaly,
-    d.regression_p_value AS regression_p_value,
-    d.is_regression_significant AS is_regression_significant,
+    toFloat32(a.cost_robust_z) AS cost_robust_z,
+    toFloat32(a.duration_robust_z) AS duration_robust_z,
+    a.is_cost_anomaly AS is_cost_anomaly,
+    a.is_duration_anomaly AS is_duration_anomaly,
+    toFloat32(r.regression_p_value) AS regression_p_value,
+    r.is_regression_significant AS is_regression_significant,
+    a.cost_anomaly_driver AS cost_anomaly_driver,
+    a.cost_anomaly_impact_usd AS cost_anomaly_impact_usd,
+    a.cost_anomaly_baseline AS cost_anomaly_baseline,
+    a.expected_cost AS expected_cost,
+    toFloat32(a.cost_anomaly_driver_ratio) AS cost_anomaly_driver_ratio,
+    a.cost_anomaly_explanation AS cost_anomaly_explanation,
     f.evaluator_score AS evaluator_score,
     if(f.winner_candidate_index BETWEEN 0 AND 255,
        toUInt8(f.winner_candidate_index), NULL) AS winner_candidate_index,
@@ -93,11 +99,6 @@ INNER JOIN
     SELECT * FROM ${analytics}.regression_flags
     WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}
 ) AS r ON r.session_id = f.session_id
-INNER JOIN
-(
-    SELECT * FROM ${analytics}.robust_detection
-    WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}
-) AS d ON d.session_id = f.session_id
 LEFT JOIN
 (
     SELECT session_id, predicted_cost FROM ${analytics}.cost_predictions

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
-from rvbbit_assets.assets.history import run_stage_over_history
+from rvbbit_assets.assets.history import FACTS_HISTORY, run_stage_over_history
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.assets.sources import unified_logs
@@ -141,4 +141,4 @@ def cell_breakdown(session: StoreSession, session_id: str) -> list[dict[str, Any
     ),
 )
 def cell_analytics(context: AssetExecutionContext, store: ClickHouseStore) -> MaterializeResult:
-    return run_stage_over_history(context, store, build_cell_analytics)
+    return run_stage_over_history(context, store, build_cell_analytics, FACTS_HISTORY)

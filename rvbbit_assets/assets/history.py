@@ -1,14 +1,17 @@
 """The look-back population of baselines and regression windows.
 
 A day's baselines compare each run with every earlier run, whatever day it is in, so the
-earlier days' session_facts and input_clusters must exist. Both are pure functions of the
-source data, so when an earlier day is missing (days materialized out of order, or a first
-run on a range in the middle), it is built here first and recorded as a materialization of
-those assets. That keeps results identical whatever order days are materialized in.
+earlier days of the stages a stage reads (session_facts and input_clusters, and for the
+recommended detection priced_runs, baselines and anomaly_scores) must exist. Each is a
+function of the source data and of earlier days only, so when an earlier day is missing
+(days materialized out of order, or a first run on a range in the middle), those stages are
+built for it here first, in pipeline order, and recorded as materializations of their
+assets. That keeps results identical whatever order days are materialized in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 from dagster import AssetExecutionContext, AssetMaterialization, MaterializeResult
@@ -37,8 +40,19 @@ def _materialized_days(session: StoreSession, table: str) -> set[date]:
     }
 
 
-def missing_history(session: StoreSession, days: DayRange) -> DayRange | None:
-    """The span of earlier days that have runs in the source but were never analysed."""
+# (builder, asset name) of each earlier-day stage a stage reads, in pipeline order.
+HistoryStages = Sequence[tuple[StageBuilder, str]]
+# What every history reader needs: the facts and input clusters of the earlier runs.
+FACTS_HISTORY: HistoryStages = (
+    (build_session_facts, "session_facts"),
+    (build_input_clusters, "input_clusters"),
+)
+
+
+def missing_history(
+    session: StoreSession, days: DayRange, stages: HistoryStages
+) -> DayRange | None:
+    """The span of earlier days that have runs in the source but lack one of the stages."""
     source_days = {
         day
         for (day,) in session.rows(
@@ -48,25 +62,23 @@ def missing_history(session: StoreSession, days: DayRange) -> DayRange | None:
              "start": days.start},
         )
     }
-    analysed = _materialized_days(session, "session_facts") & _materialized_days(
-        session, "input_clusters"
-    )
+    analysed = set.intersection(*(_materialized_days(session, name) for _, name in stages))
     missing = sorted(source_days - analysed)
     return DayRange(missing[0], missing[-1]) if missing else None
 
 
 def ensure_history(
-    context: AssetExecutionContext, session: StoreSession, days: DayRange
+    context: AssetExecutionContext,
+    session: StoreSession,
+    days: DayRange,
+    stages: HistoryStages,
 ) -> DayRange | None:
-    """Build the per-run facts of any earlier day not analysed yet; return that span."""
-    missing = missing_history(session, days)
+    """Build the stages of any earlier day not analysed yet; return that span."""
+    missing = missing_history(session, days, stages)
     if missing is None:
         return None
     context.log.info(f"earlier days {missing} were not analysed yet: building their facts first")
-    for build, asset_name in (
-        (build_session_facts, "session_facts"),
-        (build_input_clusters, "input_clusters"),
-    ):
+    for build, asset_name in stages:
         summary = build(session, missing)
         for day in missing.days:
             context.log_event(
@@ -81,10 +93,14 @@ def ensure_history(
 
 
 def run_stage_over_history(
-    context: AssetExecutionContext, store: ClickHouseStore, build: StageBuilder
+    context: AssetExecutionContext,
+    store: ClickHouseStore,
+    build: StageBuilder,
+    history: HistoryStages,
 ) -> MaterializeResult:
-    """`run_stage` for a stage that looks back over earlier days: complete them first."""
+    """`run_stage` for a stage that reads the `history` stages of earlier days: complete
+    those days first."""
     days = day_range(context)
     with store.session(f"history check {days} (run {context.run.run_id[:8]})") as session:
-        ensure_history(context, session, days)
+        ensure_history(context, session, days, history)
     return run_stage(context, store, build)

@@ -9,18 +9,18 @@ from rvbbit_assets.assets.cost_prediction_model import cost_prediction_model
 from rvbbit_assets.assets.forecasts import forecasts
 from rvbbit_assets.assets.input_clusters import input_clusters
 from rvbbit_assets.assets.pareto_frontier import pareto_frontier
+from rvbbit_assets.assets.priced_runs import priced_runs
 from rvbbit_assets.assets.prompt_patterns import prompt_patterns
 from rvbbit_assets.assets.regression_flags import regression_flags
-from rvbbit_assets.assets.robust_detection import robust_detection
 from rvbbit_assets.assets.session_facts import session_facts
 
 per_run_assets = [
     session_facts,
     input_clusters,
+    priced_runs,
     baselines,
     anomaly_scores,
     regression_flags,
-    robust_detection,
     cost_prediction_model,
     cascade_analytics,
     alerts,

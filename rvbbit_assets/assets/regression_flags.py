@@ -1,22 +1,51 @@
-"""regression_flags: the design's regression detection over each run's species history."""
+"""regression_flags: has each run's prompt species become slower or costlier?
+
+The design's "last 10 against the 10 before" (regression_flags.sql), and beside it the
+significant regressions we recommend (significant_regressions.sql), which leave out the
+runs anomaly_scores flagged.
+"""
 
 from dagster import AssetExecutionContext, MaterializeResult
 
-from rvbbit_assets.assets.history import run_stage_over_history, with_history
+from rvbbit_assets.assets.anomaly_scores import anomaly_scores, build_anomaly_scores
+from rvbbit_assets.assets.baselines import HISTORY, RUNS_PER_QUERY, build_baselines, runs_per_day
+from rvbbit_assets.assets.detection_settings import REGRESSION_CONSTANTS, DetectionSettings
+from rvbbit_assets.assets.history import HistoryStages, run_stage_over_history, with_history
 from rvbbit_assets.assets.input_clusters import input_clusters
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
+from rvbbit_assets.assets.priced_runs import priced_runs
 from rvbbit_assets.assets.session_facts import session_facts
-from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days
+from rvbbit_assets.day_partitions import DayRange, load_sql, render_sql_template, replace_days
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
+# The species' earlier runs are left out when anomaly_scores flagged them.
+SPECIES_HISTORY: HistoryStages = (
+    *HISTORY,
+    (build_baselines, "baselines"),
+    (build_anomaly_scores, "anomaly_scores"),
+)
 
-def build_regression_flags(session: StoreSession, days: DayRange) -> StageSummary:
+
+def regression_flags_sql() -> str:
+    significant = render_sql_template(__file__, "significant_regressions")
+    return with_history(
+        "SELECT design.*, significant.* EXCEPT (session_id)\n"
+        f"FROM ({load_sql(__file__, 'regression_flags')}) AS design\n"
+        f"LEFT JOIN ({significant}) AS significant ON significant.session_id = design.session_id"
+    )
+
+
+def build_regression_flags(
+    session: StoreSession, days: DayRange, settings: DetectionSettings | None = None
+) -> StageSummary:
+    settings = settings or DetectionSettings.from_env()
     rows = replace_days(
         session,
         "regression_flags",
-        with_history(load_sql(__file__, "regression_flags")),
-        days.params(),
+        regression_flags_sql(),
+        days.params() | settings.params() | REGRESSION_CONSTANTS,
         days,
+        chunks=days.chunks(runs_per_day(session, days), RUNS_PER_QUERY),
     )
     by_severity = dict(
         session.rows(
@@ -25,19 +54,28 @@ def build_regression_flags(session: StoreSession, days: DayRange) -> StageSummar
             days.params(),
         )
     )
+    significant = session.scalar(
+        "SELECT countIf(is_regression_significant) FROM ${analytics}.regression_flags"
+        " WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}",
+        days.params(),
+    )
     return {
         "dagster/row_count": rows,
         **{f"severity_{name}": by_severity.get(name, 0) for name in
            ("none", "minor", "major", "critical")},
+        "significant_regressions": significant,
     }
 
 
 @per_run_asset(
-    deps=[session_facts, input_clusters],
+    deps=[session_facts, input_clusters, priced_runs, anomaly_scores],
     description=(
-        "Regression flags: the species' 10 latest prior runs against the 10 before them; "
-        "cost +20% or duration +30% is a regression, graded minor/major/critical."
+        "The design's regression flags (the species' 10 latest prior runs against the 10 "
+        "before them; cost +20% or duration +30% is a regression, graded minor/major/"
+        "critical), and the recommended significant regressions: a rank test of the species' "
+        "recent runs against its earlier ones, leaving out runs flagged as anomalies, with "
+        "the design's effect floors."
     ),
 )
 def regression_flags(context: AssetExecutionContext, store: ClickHouseStore) -> MaterializeResult:
-    return run_stage_over_history(context, store, build_regression_flags)
+    return run_stage_over_history(context, store, build_regression_flags, SPECIES_HISTORY)

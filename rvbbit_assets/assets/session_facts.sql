@@ -73,6 +73,30 @@ WITH
         )
         GROUP BY session_id
     ),
+    llm_usage AS
+    (
+        -- Each run's LLM calls per (cell, model): what the recommended detection prices.
+        SELECT
+            session_id,
+            sum(calls) AS llm_calls,
+            arraySort(groupArray((cell_name, model, calls, tokens_in, tokens_out, cost)))
+                AS llm_usage
+        FROM
+        (
+            SELECT
+                session_id,
+                ifNull(cell_name, '') AS cell_name,
+                assumeNotNull(model) AS model,
+                toUInt32(count()) AS calls,
+                sum(toUInt64(ifNull(tokens_in, 0))) AS tokens_in,
+                sum(toUInt64(ifNull(tokens_out, 0))) AS tokens_out,
+                sum(ifNull(cost, 0)) AS cost
+            FROM range_logs
+            WHERE role = 'assistant' AND ifNull(model, '') != ''
+            GROUP BY session_id, cell_name, model
+        )
+        GROUP BY session_id
+    ),
     primary_species AS
     (
         -- Most frequent species; a tie goes to the species logged last.
@@ -182,6 +206,8 @@ SELECT
     length(arrayFilter((model, previous) -> model != previous,
         arrayPopFront(l.assistant_models), arrayPopBack(l.assistant_models))) AS model_switches,
     p.species_hash_primary AS species_hash_primary,
+    ifNull(u.llm_calls, 0) AS llm_calls,
+    ifNull(u.llm_usage, []) AS llm_usage,
     t.winner_candidate_index AS winner_candidate_index,
     t.winner_take_cost AS winner_cost,
     if(t.loser_takes > 0, t.loser_take_avg, NULL) AS loser_avg_cost,
@@ -200,6 +226,7 @@ FROM range_sessions AS s
 INNER JOIN log_totals AS l ON l.session_id = s.session_id
 LEFT JOIN model_counts AS m ON m.session_id = s.session_id
 LEFT JOIN primary_species AS p ON p.session_id = s.session_id
+LEFT JOIN llm_usage AS u ON u.session_id = s.session_id
 LEFT JOIN take_summary AS t ON t.session_id = s.session_id
 LEFT JOIN evaluator_scores AS e ON e.session_id = s.session_id
 LEFT JOIN children AS c ON c.session_id = s.session_id

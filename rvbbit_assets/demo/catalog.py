@@ -35,6 +35,9 @@ MODELS: tuple[Model, ...] = (
     Model("anthropic/claude-3.5-haiku", 0.80, 4.00, 0.010, 0.66),
     Model("google/gemini-2.5-flash", 0.30, 2.50, 0.006, 0.70),
     Model("google/gemini-2.0-flash-001", 0.10, 0.40, 0.005, 0.60),
+    # Premium models: no cascade is configured for them; a planted spike routes a run there.
+    Model("anthropic/claude-opus-4", 15.00, 75.00, 0.030, 0.84),
+    Model("openai/o1", 15.00, 60.00, 0.040, 0.83),
 )
 MODEL_NAMES: tuple[str, ...] = tuple(m.name for m in MODELS)
 MODEL_CODE: dict[str, int] = {name: i for i, name in enumerate(MODEL_NAMES)}
@@ -57,6 +60,7 @@ class Cell:
     name: str
     instructions: str
     models: tuple[str, ...]  # a single call uses the first; takes draw from all of them
+    fallback: str  # the pricier model the runner falls back to (errors, rate limits)
     prompt_tokens: int = 300  # tokens of the rendered instructions without the input
     input_share: float = 1.0  # share of the run's input tokens that reach this cell
     output_tokens: int = 200  # median completion tokens
@@ -92,6 +96,9 @@ class Cascade:
     origin_weights: tuple[float, float, float]  # see ORIGINS
     input_shape: str
     size_weights: tuple[float, float, float, float, float]  # see SIZE_CLASSES
+    premium_model: str  # a model the cascade never uses; planted spikes route runs to it
+    loop_cell: str  # the cell a planted loop repeats
+    starts_at: float = 0.0  # share of the history that passes before its first run
 
     @property
     def config_path(self) -> str:
@@ -133,6 +140,7 @@ CASCADES: tuple[Cascade, ...] = (
                 "enrich",
                 "Given the row {{ input.row }}, write the missing attribute in one line.",
                 ("google/gemini-2.0-flash-001",),
+                "google/gemini-2.5-flash",
                 prompt_tokens=180,
                 output_tokens=40,
                 responses=('{"segment": "smb"}', '{"segment": "enterprise"}', '{"sentiment": 0.4}'),
@@ -142,6 +150,8 @@ CASCADES: tuple[Cascade, ...] = (
         origin_weights=(0.9, 0.05, 0.05),
         input_shape="row",
         size_weights=(0.35, 0.5, 0.15, 0.0, 0.0),
+        premium_model="anthropic/claude-opus-4",
+        loop_cell="enrich",
     ),
     Cascade(
         "support_triage",
@@ -151,6 +161,7 @@ CASCADES: tuple[Cascade, ...] = (
                 "classify",
                 "Classify this ticket by product area and urgency: {{ input.ticket }}",
                 ("google/gemini-2.5-flash",),
+                "openai/gpt-4.1",
                 prompt_tokens=250,
                 output_tokens=25,
                 responses=('"billing/high"', '"shipping/low"', '"account/medium"'),
@@ -159,6 +170,7 @@ CASCADES: tuple[Cascade, ...] = (
                 "draft_reply",
                 "Draft a reply to the customer for ticket {{ input.ticket }} in a friendly tone.",
                 ("openai/o4-mini", "openai/gpt-4.1", "openai/gpt-4o-mini"),
+                "openai/gpt-4o",
                 prompt_tokens=600,
                 output_tokens=350,
                 takes=3,
@@ -173,6 +185,8 @@ CASCADES: tuple[Cascade, ...] = (
         origin_weights=(0.3, 0.2, 0.5),
         input_shape="ticket",
         size_weights=(0.05, 0.45, 0.4, 0.08, 0.02),
+        premium_model="anthropic/claude-opus-4",
+        loop_cell="draft_reply",
     ),
     Cascade(
         "doc_qa",
@@ -182,6 +196,7 @@ CASCADES: tuple[Cascade, ...] = (
                 "retrieve_context",
                 "Pick the passages of {{ input.documents }} that answer {{ input.question }}.",
                 ("openai/gpt-4o-mini",),
+                "openai/gpt-4o",
                 prompt_tokens=300,
                 output_tokens=120,
                 tool="vector_search",
@@ -192,6 +207,7 @@ CASCADES: tuple[Cascade, ...] = (
                 "answer",
                 "Answer {{ input.question }} using only the retrieved passages; cite them.",
                 ("anthropic/claude-sonnet-4",),
+                "openai/gpt-4o",
                 prompt_tokens=400,
                 input_share=0.6,
                 output_tokens=400,
@@ -202,6 +218,8 @@ CASCADES: tuple[Cascade, ...] = (
         origin_weights=(0.3, 0.3, 0.4),
         input_shape="documents",
         size_weights=(0.02, 0.2, 0.48, 0.22, 0.08),
+        premium_model="openai/o1",
+        loop_cell="answer",
     ),
     Cascade(
         "code_review",
@@ -211,6 +229,7 @@ CASCADES: tuple[Cascade, ...] = (
                 "analyze",
                 "Review the diff {{ input.diff }} and list the defects you find.",
                 ("anthropic/claude-sonnet-4", "openai/gpt-4o", "google/gemini-2.5-flash"),
+                "openai/gpt-4.1",
                 prompt_tokens=700,
                 output_tokens=500,
                 takes=3,
@@ -221,6 +240,7 @@ CASCADES: tuple[Cascade, ...] = (
                 "suggest",
                 "Propose concrete fixes for the defects found.",
                 ("openai/gpt-4.1",),
+                "anthropic/claude-sonnet-4",
                 prompt_tokens=400,
                 input_share=0.5,
                 output_tokens=300,
@@ -231,6 +251,7 @@ CASCADES: tuple[Cascade, ...] = (
                 "format",
                 "Format the review as GitHub markdown.",
                 ("openai/gpt-4o-mini",),
+                "openai/gpt-4o",
                 prompt_tokens=200,
                 input_share=0.1,
                 output_tokens=250,
@@ -241,6 +262,8 @@ CASCADES: tuple[Cascade, ...] = (
         origin_weights=(0.0, 0.6, 0.4),
         input_shape="diff",
         size_weights=(0.02, 0.18, 0.55, 0.2, 0.05),
+        premium_model="anthropic/claude-opus-4",
+        loop_cell="suggest",
     ),
     Cascade(
         "research_report",
@@ -250,6 +273,7 @@ CASCADES: tuple[Cascade, ...] = (
                 "plan",
                 "Plan a report on {{ input.topic }}.",
                 ("openai/gpt-4o-mini",),
+                "openai/gpt-4o",
                 prompt_tokens=250,
                 input_share=0.3,
                 output_tokens=200,
@@ -259,6 +283,7 @@ CASCADES: tuple[Cascade, ...] = (
                 "gather",
                 "Collect evidence for the plan from {{ input.sources }}.",
                 ("google/gemini-2.5-flash",),
+                "openai/gpt-4.1",
                 prompt_tokens=350,
                 output_tokens=300,
                 tool="web_search",
@@ -271,6 +296,7 @@ CASCADES: tuple[Cascade, ...] = (
                 "write",
                 "Write the report following the plan and the evidence.",
                 ("anthropic/claude-sonnet-4",),
+                "openai/gpt-4o",
                 prompt_tokens=500,
                 input_share=0.5,
                 output_tokens=900,
@@ -281,6 +307,7 @@ CASCADES: tuple[Cascade, ...] = (
                 "review",
                 "Review the report for factual errors and tone.",
                 ("openai/gpt-4.1",),
+                "anthropic/claude-sonnet-4",
                 prompt_tokens=300,
                 input_share=0.2,
                 output_tokens=250,
@@ -291,6 +318,8 @@ CASCADES: tuple[Cascade, ...] = (
         origin_weights=(0.0, 0.4, 0.6),
         input_shape="research",
         size_weights=(0.05, 0.35, 0.35, 0.17, 0.08),
+        premium_model="openai/o1",
+        loop_cell="write",
     ),
     Cascade(
         "fact_check",
@@ -300,6 +329,7 @@ CASCADES: tuple[Cascade, ...] = (
                 "verify",
                 "Verify each claim in {{ input.claims }}; answer true, false or unknown.",
                 ("openai/gpt-4o-mini",),
+                "openai/gpt-4o",
                 prompt_tokens=300,
                 output_tokens=150,
                 responses=('"true, true, unknown"', '"false"'),
@@ -309,10 +339,49 @@ CASCADES: tuple[Cascade, ...] = (
         origin_weights=(0.0, 1.0, 0.0),
         input_shape="claims",
         size_weights=(0.1, 0.7, 0.2, 0.0, 0.0),
+        premium_model="anthropic/claude-opus-4",
+        loop_cell="verify",
+    ),
+    Cascade(
+        "invoice_extract",
+        "Extract line items and totals from an invoice, then check them (new mid-history).",
+        (
+            Cell(
+                "extract",
+                "Extract the vendor, line items and totals of {{ input.invoice }} as JSON.",
+                ("google/gemini-2.5-flash",),
+                "openai/gpt-4o",
+                prompt_tokens=350,
+                output_tokens=300,
+                responses=('{"vendor": "Acme", "total": 1280.5}', '{"vendor": "Globex"}'),
+            ),
+            Cell(
+                "validate",
+                "Check that the extracted totals add up.",
+                ("openai/gpt-4o-mini",),
+                "openai/gpt-4o",
+                prompt_tokens=200,
+                input_share=0.2,
+                output_tokens=60,
+                responses=('"valid"', '"totals differ by 0.50"'),
+            ),
+        ),
+        share=0.08,
+        origin_weights=(0.5, 0.2, 0.3),
+        input_shape="invoice",
+        size_weights=(0.0, 0.2, 0.5, 0.25, 0.05),
+        premium_model="anthropic/claude-opus-4",
+        loop_cell="extract",
+        starts_at=0.4,
     ),
 )
 CASCADE_CODE: dict[str, int] = {c.cascade_id: i for i, c in enumerate(CASCADES)}
-TOP_LEVEL_SHARE = np.array([c.share for c in CASCADES]) / sum(c.share for c in CASCADES)
+
+
+def top_level_share(late_cascades: bool) -> np.ndarray:
+    """How top-level runs spread over the cascades; without late cascades, none start late."""
+    shares = np.array([c.share if late_cascades or not c.starts_at else 0.0 for c in CASCADES])
+    return shares / shares.sum()
 
 # Style phrases the take prompts are assembled from; each take draws its own subset.
 STYLE_PHRASES: tuple[str, ...] = (
@@ -333,16 +402,21 @@ MUTATION_RATE = 0.05
 
 # Ordinary rates.
 FATAL_ERROR_RATE = 0.015  # a cell fails and the run ends with cascade_error
-RECOVERED_ERROR_RATE = 0.01  # a cell fails once and succeeds on its second attempt
 TAKE_ERROR_RATE = 0.03
 LATE_COST_RATE = 0.03  # assistant rows whose cost arrives after the insert
 PENDING_COST_SECONDS = 90  # costs of the last seconds have not arrived yet
 UI_USER_MESSAGE = '"Run it on the attached input, please."'
 
 # Planted effects (see truth.py for how they are recorded).
-SPIKE_RATE = 0.002
-SPIKE_MULTIPLIER = (8.0, 15.0)
-SPIKE_INPUT_RANKS = 4  # spikes hit frequent inputs, so runs of the same input exist
+# Cost spikes, each of a real failure mode, named by the factor that makes it expensive:
+#   input_tokens   a context blow-up: every prompt of the run is several times longer
+#   output_tokens  runaway answers: every completion of the run is several times longer
+#   extra_calls    a loop: the cascade's loop cell calls its model many more times
+#   model_price    the run is routed to a premium model the cascade never uses otherwise
+SPIKE_KINDS: tuple[str, ...] = ("input_tokens", "output_tokens", "extra_calls", "model_price")
+SPIKE_RATE = 0.004
+SPIKE_MULTIPLIER = (6.0, 12.0)  # of the tokens, for the two token kinds
+LOOP_EXTRA_CALLS = (8, 16)
 RUNNING_RATE = 0.002
 ABANDONED_RATE = 0.0005
 REGRESSION_CASCADE, REGRESSION_CELL, REGRESSION_FACTOR = "doc_qa", "answer", 1.6

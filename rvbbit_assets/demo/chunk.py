@@ -43,16 +43,16 @@ def generate_chunk(
     is_first: bool,
 ) -> Chunk:
     parents = top_level_sessions(rng, plan, pieces, pools, callers, is_first)
-    built = build_rows(rng, parents, pools)
+    built = build_rows(rng, parents, pools, plan.world)
     rows, timestamp = place_in_time(rng, built.rows, parents, plan.horizon_us)
     # A child starts once its parent logged sub_cascade_ref, and ends before the parent
     # resumes (its window).
     ref = np.flatnonzero(rows.node == NODE["sub_cascade_ref"])
     window = built.child_window_us[rows.sess[ref]]
     children = child_sessions(
-        rng, parents, rows.sess[ref], timestamp[ref] + window // 50, plan.day_start_us, pools
+        rng, plan, parents, rows.sess[ref], timestamp[ref] + window // 50, plan.day_start_us, pools
     )
-    child_built = build_rows(rng, children, pools)
+    child_built = build_rows(rng, children, pools, plan.world)
     child_rows, child_timestamp = place_in_time(
         rng, child_built.rows, children, plan.horizon_us, span_limit_us=window * 0.9
     )

@@ -17,17 +17,21 @@ from rvbbit_assets.demo.inputs import InputPool
 from rvbbit_assets.demo.layout import (
     AGENT,
     AGENT_TURN_2,
+    AGENT_TURN_3,
     CASCADE_ORDER,
     CELL,
     CELL_ERROR,
     COMPLETION_ORDER,
     EVALUATOR,
+    LOOP,
     REFORGE,
     RETRY,
     SUB_CASCADE_REF,
     TAKE,
     TOOL_CALL,
+    TOOL_CALL_2,
     TOOL_RESULT,
+    TOOL_RESULT_2,
     USER,
     cell_base_order,
     cell_slot,
@@ -35,6 +39,7 @@ from rvbbit_assets.demo.layout import (
 )
 from rvbbit_assets.demo.plan import MICROS
 from rvbbit_assets.demo.runs import UI, Sessions
+from rvbbit_assets.demo.worlds import World
 
 NODE_TYPES: tuple[str, ...] = (
     "cascade", "cell", "user", "agent", "tool_call", "tool_result", "sub_cascade_ref",
@@ -68,7 +73,8 @@ class Rows:
     attempt: np.ndarray
     turn: np.ndarray
     mutation: np.ndarray  # index into catalog.MUTATIONS
-    model: np.ndarray  # index into catalog.MODELS
+    model: np.ndarray  # index into catalog.MODELS: the model that answered
+    requested: np.ndarray  # the model the cell asked for (differs after a fallback)
     tokens_in: np.ndarray
     tokens_out: np.ndarray
     gap_us: np.ndarray  # time since the previous row of the run
@@ -85,6 +91,7 @@ class Rows:
 
 
 _OBJECT_COLUMNS = ("species", "content", "tool_calls")
+_KIND = {name: code for code, name in enumerate(cat.SPIKE_KINDS)}
 _ZERO_DEFAULTS = ("slot", "gap_us")
 
 
@@ -121,12 +128,15 @@ class Built:
 
 @dataclass(frozen=True)
 class _Group:
-    """The runs of one cascade that reach one cell."""
+    """The runs of one cascade that reach one cell, with what is planted in them there."""
 
     sess: np.ndarray
     inputs: np.ndarray
     in_tokens: np.ndarray
-    factor: np.ndarray
+    in_factor: np.ndarray  # prompt tokens x this (context blow-up, an all-token regression)
+    out_factor: np.ndarray  # completion tokens x this (runaway answers, a regression)
+    extra_calls: np.ndarray  # calls a planted loop adds in this cell
+    premium: np.ndarray  # model code every call is routed to, -1 for the usual models
     species: np.ndarray
 
     def __len__(self) -> int:
@@ -184,10 +194,13 @@ class _TakeParts:
         )
 
 
-def build_rows(rng: np.random.Generator, sessions: Sessions, pools: list[InputPool]) -> Built:
+def build_rows(
+    rng: np.random.Generator, sessions: Sessions, pools: list[InputPool], world: World
+) -> Built:
     """Every log row of these runs, before timestamps, cuts and the horizon."""
     blocks, takes = _Blocks(), _TakeParts()
     child_window = np.zeros(len(sessions), dtype=np.int64)
+    calls = _Calls(rng, world)
     for code in np.unique(sessions.cascade).tolist():
         cascade, pool = cat.CASCADES[code], pools[code]
         runs = np.flatnonzero(sessions.cascade == code)
@@ -195,15 +208,16 @@ def build_rows(rng: np.random.Generator, sessions: Sessions, pools: list[InputPo
         last = len(cascade.cells) - 1
         stop = np.where(sessions.error_cell[runs] >= 0, sessions.error_cell[runs], last)
         for position, cell in enumerate(cascade.cells):
-            group = _group(sessions, pool, position, runs[stop >= position])
+            group = _group(sessions, cascade, pool, position, runs[stop >= position], world)
             _cell_rows(rng, blocks, sessions, cell, position, group)
             if cell.takes:
                 phrase_cell = cascade.cascade_id == cat.PHRASE_CASCADE
                 phrase_cell &= cell.name == cat.PHRASE_CELL
-                _take_rows(rng, blocks, takes, cell, position, group, phrase_cell)
+                _take_rows(calls, blocks, takes, cell, position, group, phrase_cell)
             else:
-                _call_rows(rng, blocks, cell, position, group, child_window)
-            _error_rows(rng, blocks, sessions, cell, position, group)
+                _call_rows(calls, blocks, cell, position, group, child_window)
+            _loop_rows(calls, blocks, cell, position, group)
+            _error_rows(calls, blocks, sessions, cell, position, group)
         failed = sessions.error_cell[runs] >= 0
         for node, role, mask in (
             ("cascade_completed", "system", ~failed),
@@ -251,15 +265,85 @@ def place_in_time(
     return rows.take(present), timestamp[present]
 
 
-def _group(sessions: Sessions, pool: InputPool, position: int, runs: np.ndarray) -> _Group:
+def _group(
+    sessions: Sessions,
+    cascade: cat.Cascade,
+    pool: InputPool,
+    position: int,
+    runs: np.ndarray,
+    world: World,
+) -> _Group:
     inputs = sessions.input[runs]
+    cell = cascade.cells[position]
+    kind, size = sessions.spike_kind[runs], sessions.spike_size[runs]
+    in_factor = np.where(kind == _KIND["input_tokens"], size, 1.0)
+    out_factor = np.where(kind == _KIND["output_tokens"], size, 1.0)
+    regressed = sessions.regressed[runs]
+    if world.regression_through == "all_tokens":
+        in_factor = in_factor * np.where(regressed, cat.REGRESSION_FACTOR, 1.0)
+        out_factor = out_factor * np.where(regressed, cat.REGRESSION_FACTOR, 1.0)
+    elif cell.name == cat.REGRESSION_CELL:
+        out_factor = out_factor * np.where(regressed, cat.REGRESSION_FACTOR, 1.0)
+    loop = (kind == _KIND["extra_calls"]) & (cell.name == cascade.loop_cell)
     return _Group(
         sess=runs,
         inputs=inputs,
         in_tokens=pool.tokens[inputs],
-        factor=sessions.token_factor[runs],
+        in_factor=in_factor,
+        out_factor=out_factor,
+        extra_calls=np.where(loop, size, 0).astype(np.int64),
+        premium=np.where(kind == _KIND["model_price"], cat.MODEL_CODE[cascade.premium_model], -1),
         species=pool.species[position, inputs],
     )
+
+
+class _Calls:
+    """How LLM calls behave in a world: which model answers, and how long prompts and
+    completions are."""
+
+    def __init__(self, rng: np.random.Generator, world: World) -> None:
+        self.rng = rng
+        self.world = world
+
+    def models(
+        self, cell: cat.Cell, group: _Group, requested: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(answering, requested) model codes for calls shaped like `requested` (runs first):
+        a premium routing replaces both; otherwise a share of calls falls back."""
+        premium = group.premium.reshape(-1, *([1] * (requested.ndim - 1)))
+        requested = np.where(premium >= 0, premium, requested)
+        fallback = self.rng.random(requested.shape) < self.world.fallback_rate
+        answering = np.where(fallback & (premium < 0), cat.MODEL_CODE[cell.fallback], requested)
+        return answering, requested
+
+    def prompt_tokens(
+        self, cell: cat.Cell, in_tokens: np.ndarray, in_factor: np.ndarray
+    ) -> np.ndarray:
+        """The rendered prompt: template plus the cell's share of the input."""
+        base = cell.prompt_tokens + in_tokens * cell.input_share
+        base = base * self.rng.lognormal(0, self.world.input_sigma, in_tokens.shape)
+        return np.maximum(1, np.rint(base * in_factor)).astype(np.int64)
+
+    def completion(
+        self,
+        cell: cat.Cell,
+        model: np.ndarray,
+        tokens_in: np.ndarray,
+        in_factor: np.ndarray,
+        out_factor: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Completion tokens and the call's latency (µs), mostly set by the output length."""
+        shape = tokens_in.shape
+        # Longer inputs get longer answers (a review of a big diff, a report on many
+        # sources), sublinearly: ~1.2x at 1k prompt tokens, ~2x at 8k.
+        longer = (1 + tokens_in / in_factor / 1_000) ** 0.3
+        noise = self.world.completion_noise(self.rng, shape)
+        tokens_out = np.maximum(
+            1, np.rint(cell.output_tokens * noise * longer * out_factor)
+        ).astype(np.int64)
+        seconds = 0.35 + tokens_out * cat.SECONDS_PER_TOKEN[model] + tokens_in * 2e-5
+        latency = seconds * self.rng.lognormal(0, 0.2, shape) * MICROS
+        return tokens_out, latency.astype(np.int64)
 
 
 def _cell_rows(
@@ -287,31 +371,35 @@ def _cell_rows(
 
 
 def _call_rows(
-    rng: np.random.Generator,
+    calls: _Calls,
     blocks: _Blocks,
     cell: cat.Cell,
     position: int,
     group: _Group,
     child_window: np.ndarray,
 ) -> None:
-    """A single LLM call, maybe a tool round trip or a sub-cascade, maybe reforge steps."""
+    """A single LLM call, maybe tool rounds or a sub-cascade, maybe reforge steps."""
+    rng = calls.rng
     base, n = cell_base_order(position), len(group)
     common = {"cell": position, "slot": cell_slot(position), "parent_slot": 0}
-    model = _models(cell, n)
-    tokens_in = _prompt_tokens(rng, cell, group.in_tokens, group.factor)
-    tokens_out, latency = _completion(rng, cell, model, tokens_in, group.factor)
+    model, requested = calls.models(cell, group, np.full(n, cat.MODEL_CODE[cell.models[0]]))
+    tokens_in = calls.prompt_tokens(cell, group.in_tokens, group.in_factor)
+    tokens_out, latency = calls.completion(
+        cell, model, tokens_in, group.in_factor, group.out_factor
+    )
     blocks.add(
         group.sess, base + AGENT, "agent", "assistant", **common,
-        species=group.species, model=model, tokens_in=tokens_in, tokens_out=tokens_out,
-        gap_us=latency, turn=1, attempt=1, content=_responses(rng, cell, n),
+        species=group.species, model=model, requested=requested, tokens_in=tokens_in,
+        tokens_out=tokens_out, gap_us=latency, turn=1, attempt=1,
+        content=_responses(rng, cell, n),
     )
     tool = rng.random(n) < cell.tool_rate
     sub = rng.random(n) < cell.sub_rate
     if cell.tool:
-        call = {"id": "call_1", "type": "function", "function": {"name": cell.tool}}
+        call = json.dumps([{"id": "call_1", "type": "function", "function": {"name": cell.tool}}])
         blocks.add(
             group.sess[tool], base + TOOL_CALL, "tool_call", "tool", **common,
-            tool_calls=json.dumps([call]), gap_us=rng.integers(5_000, 50_000, int(tool.sum())),
+            tool_calls=call, gap_us=rng.integers(5_000, 50_000, int(tool.sum())),
         )
         blocks.add(
             group.sess[tool], base + TOOL_RESULT, "tool_result", "tool", **common,
@@ -326,46 +414,111 @@ def _call_rows(
     second = tool | sub
     # The second turn reads the conversation so far plus what the tool or child returned.
     returned = np.where(tool, rng.integers(300, 1_500, n), 0) + np.where(sub, 200, 0)
-    returned = returned * group.factor
-    tokens_in_2 = (tokens_in + tokens_out + returned).astype(np.int64)[second]
-    tokens_out_2, latency_2 = _completion(
-        rng, cell, model[second], tokens_in_2, group.factor[second]
+    returned = returned * group.in_factor
+    tokens_in_2 = (tokens_in + tokens_out + returned).astype(np.int64)
+    tokens_out_2 = _later_turn(
+        calls, blocks, cell, position, group, second, base + AGENT_TURN_2, 2, tokens_in_2,
+        window,
+    )
+    if cell.tool:
+        # Some tool answers need another round: one more tool call and one more LLM turn.
+        again = tool & (rng.random(n) < calls.world.extra_tool_round_rate)
+        blocks.add(
+            group.sess[again], base + TOOL_CALL_2, "tool_call", "tool", **common,
+            tool_calls=call, gap_us=rng.integers(5_000, 50_000, int(again.sum())),
+        )
+        blocks.add(
+            group.sess[again], base + TOOL_RESULT_2, "tool_result", "tool", **common,
+            content=_TOOL_RESULT, gap_us=rng.integers(200_000, 4 * MICROS, int(again.sum())),
+        )
+        tokens_in_3 = tokens_in_2 + tokens_out_2 + rng.integers(300, 1_500, n) * group.in_factor
+        _later_turn(
+            calls, blocks, cell, position, group, again, base + AGENT_TURN_3, 3,
+            tokens_in_3.astype(np.int64), np.zeros(n, dtype=np.int64),
+        )
+    _reforge_rows(calls, blocks, cell, position, group, model, requested, tokens_out)
+
+
+def _later_turn(
+    calls: _Calls,
+    blocks: _Blocks,
+    cell: cat.Cell,
+    position: int,
+    group: _Group,
+    mask: np.ndarray,
+    order: int,
+    turn: int,
+    tokens_in: np.ndarray,
+    wait_us: np.ndarray,
+) -> np.ndarray:
+    """Another LLM turn of the runs in `mask`, reading `tokens_in`; returns completion
+    tokens for every run of the group (0 where there was no such turn)."""
+    model, requested = calls.models(
+        cell, group, np.full(len(group), cat.MODEL_CODE[cell.models[0]])
+    )
+    tokens_out, latency = calls.completion(
+        cell, model, tokens_in, group.in_factor, group.out_factor
     )
     blocks.add(
-        group.sess[second], base + AGENT_TURN_2, "agent", "assistant", **common,
-        species=group.species[second], model=model[second], tokens_in=tokens_in_2,
-        tokens_out=tokens_out_2, gap_us=latency_2 + window[second], turn=2, attempt=1,
-        content=_responses(rng, cell, int(second.sum())),
+        group.sess[mask], order, "agent", "assistant",
+        cell=position, slot=cell_slot(position), parent_slot=0,
+        species=group.species[mask], model=model[mask], requested=requested[mask],
+        tokens_in=tokens_in[mask], tokens_out=tokens_out[mask],
+        gap_us=latency[mask] + wait_us[mask], turn=turn, attempt=1,
+        content=_responses(calls.rng, cell, int(mask.sum())),
     )
-    _reforge_rows(rng, blocks, cell, position, group, model, tokens_out)
+    return np.where(mask, tokens_out, 0)
 
 
 def _reforge_rows(
-    rng: np.random.Generator,
+    calls: _Calls,
     blocks: _Blocks,
     cell: cat.Cell,
     position: int,
     group: _Group,
     model: np.ndarray,
+    requested: np.ndarray,
     tokens_out: np.ndarray,
 ) -> None:
     """Reforge refines the answer over steps, each reading the previous one. It is cell
     config in RVBBIT, so every run of a reforging cell takes every step."""
-    sess, factor, previous = group.sess, group.factor, tokens_out
+    sess, previous = group.sess, tokens_out
     for step in range(1, cell.reforge_steps + 1):
-        tokens_in = (cell.prompt_tokens * factor).astype(np.int64) + previous
-        previous, latency = _completion(rng, cell, model, tokens_in, factor)
+        model, requested = calls.models(cell, group, requested)
+        tokens_in = (cell.prompt_tokens * group.in_factor).astype(np.int64) + previous
+        previous, latency = calls.completion(
+            cell, model, tokens_in, group.in_factor, group.out_factor
+        )
         blocks.add(
             sess, cell_base_order(position) + REFORGE + step, "agent", "assistant",
             cell=position, slot=cell_slot(position), parent_slot=0,
-            species=group.species, model=model, tokens_in=tokens_in,
+            species=group.species, model=model, requested=requested, tokens_in=tokens_in,
             tokens_out=previous, gap_us=latency, reforge_step=step, attempt=1,
-            content=_responses(rng, cell, len(sess)),
+            content=_responses(calls.rng, cell, len(sess)),
         )
 
 
+def _loop_rows(
+    calls: _Calls, blocks: _Blocks, cell: cat.Cell, position: int, group: _Group
+) -> None:
+    """A planted loop: the cell calls its model again and again, each call reading the
+    conversation so far (turns 2, 3, ...)."""
+    looping = np.flatnonzero(group.extra_calls > 0)
+    if not len(looping):
+        return
+    loop = _Group(**{f.name: getattr(group, f.name)[looping] for f in fields(_Group)})
+    tokens_in = calls.prompt_tokens(cell, loop.in_tokens, loop.in_factor)
+    for k in range(int(loop.extra_calls.max())):
+        again = loop.extra_calls > k
+        tokens_out = _later_turn(
+            calls, blocks, cell, position, loop, again, cell_base_order(position) + LOOP + k,
+            2 + k, tokens_in, np.zeros(len(loop), dtype=np.int64),
+        )
+        tokens_in = tokens_in + tokens_out
+
+
 def _take_rows(
-    rng: np.random.Generator,
+    calls: _Calls,
     blocks: _Blocks,
     takes: _TakeParts,
     cell: cat.Cell,
@@ -374,11 +527,13 @@ def _take_rows(
     phrase_cell: bool,
 ) -> None:
     """Parallel takes, an evaluator picking exactly one winner, and their records."""
+    rng = calls.rng
     m, n = len(group), cell.takes
-    model = _take_models(rng, cell, m)
-    factor = group.factor[:, None]
-    tokens_in = _prompt_tokens(rng, cell, np.repeat(group.in_tokens[:, None], n, axis=1), factor)
-    tokens_out, latency = _completion(rng, cell, model, tokens_in, factor)
+    model, requested = calls.models(cell, group, _take_models(rng, cell, m))
+    in_factor, out_factor = group.in_factor[:, None], group.out_factor[:, None]
+    in_tokens = np.repeat(group.in_tokens[:, None], n, axis=1)
+    tokens_in = calls.prompt_tokens(cell, in_tokens, in_factor)
+    tokens_out, latency = calls.completion(cell, model, tokens_in, in_factor, out_factor)
     failed = rng.random((m, n)) < cat.TAKE_ERROR_RATE
     failed[:, 0] = False  # one take always answers, so every set has a winner
     phrases = (rng.random((m, n, len(cat.STYLE_PHRASES))) < cat.STYLE_PHRASE_RATE) @ _PHRASE_BITS
@@ -418,7 +573,8 @@ def _take_rows(
         blocks.add(
             group.sess[ok], base + TAKE + i, "agent", "assistant",
             **{k: v[ok] if isinstance(v, np.ndarray) else v for k, v in common.items()},
-            species=group.species[ok], model=model[ok, i], tokens_in=tokens_in[ok, i],
+            species=group.species[ok], model=model[ok, i], requested=requested[ok, i],
+            tokens_in=tokens_in[ok, i],
             tokens_out=tokens_out[ok, i], is_winner=is_winner[ok, i], attempt=1,
             mutation=take_mutation[ok, i], lineage=record[ok, i],
             content=_responses(rng, cell, int(ok.sum())),
@@ -437,7 +593,7 @@ def _take_rows(
 
 
 def _error_rows(
-    rng: np.random.Generator,
+    calls: _Calls,
     blocks: _Blocks,
     sessions: Sessions,
     cell: cat.Cell,
@@ -445,6 +601,7 @@ def _error_rows(
     group: _Group,
 ) -> None:
     """A failing cell logs cell_error; a recovered one then retries (attempt 2)."""
+    rng = calls.rng
     base = cell_base_order(position)
     common = {"cell": position, "slot": cell_slot(position), "parent_slot": 0}
     failing = (sessions.error_cell[group.sess] == position) | (
@@ -455,20 +612,19 @@ def _error_rows(
         content=_CELL_ERROR, gap_us=rng.integers(1_000, 50_000, int(failing.sum())),
     )
     retry = sessions.recovered_cell[group.sess] == position
-    count = int(retry.sum())
-    model = _models(cell, count)
-    tokens_in = _prompt_tokens(rng, cell, group.in_tokens[retry], group.factor[retry])
-    tokens_out, latency = _completion(rng, cell, model, tokens_in, group.factor[retry])
+    tokens_in = calls.prompt_tokens(cell, group.in_tokens, group.in_factor)
+    model, requested = calls.models(
+        cell, group, np.full(len(group), cat.MODEL_CODE[cell.models[0]])
+    )
+    tokens_out, latency = calls.completion(
+        cell, model, tokens_in, group.in_factor, group.out_factor
+    )
     blocks.add(
         group.sess[retry], base + RETRY, "agent", "assistant", **common,
-        species=group.species[retry], model=model, tokens_in=tokens_in, tokens_out=tokens_out,
-        gap_us=latency, attempt=2, turn=1, content=_responses(rng, cell, count),
+        species=group.species[retry], model=model[retry], requested=requested[retry],
+        tokens_in=tokens_in[retry], tokens_out=tokens_out[retry], gap_us=latency[retry],
+        attempt=2, turn=1, content=_responses(rng, cell, int(retry.sum())),
     )
-
-
-def _models(cell: cat.Cell, n: int) -> np.ndarray:
-    """A single call runs the model its cell config names, as in RVBBIT."""
-    return np.full(n, cat.MODEL_CODE[cell.models[0]])
 
 
 def _take_models(rng: np.random.Generator, cell: cat.Cell, m: int) -> np.ndarray:
@@ -477,35 +633,6 @@ def _take_models(rng: np.random.Generator, cell: cat.Cell, m: int) -> np.ndarray
     if cell.permute_take_models:
         return codes[np.argsort(rng.random((m, cell.takes)), axis=1)]
     return codes[rng.integers(len(codes), size=(m, cell.takes))]
-
-
-def _prompt_tokens(
-    rng: np.random.Generator, cell: cat.Cell, in_tokens: np.ndarray, factor: np.ndarray
-) -> np.ndarray:
-    """The rendered prompt: template plus the cell's share of the input; grows with input."""
-    base = cell.prompt_tokens + in_tokens * cell.input_share
-    base = base * rng.lognormal(0, 0.08, in_tokens.shape)
-    return np.maximum(1, np.rint(base * factor)).astype(np.int64)
-
-
-def _completion(
-    rng: np.random.Generator,
-    cell: cat.Cell,
-    model: np.ndarray,
-    tokens_in: np.ndarray,
-    factor: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Completion tokens and the call's latency (µs), mostly set by the output length."""
-    shape = tokens_in.shape
-    # Longer inputs get longer answers (a review of a big diff, a report on many sources),
-    # sublinearly: ~1.2x at 1k prompt tokens, ~2x at 8k.
-    longer = (1 + tokens_in / factor / 1_000) ** 0.3
-    # The same prompt gives completions within about ±20% of each other (log sd 0.2).
-    tokens_out = np.maximum(
-        1, np.rint(cell.output_tokens * rng.lognormal(0, 0.2, shape) * longer * factor)
-    ).astype(np.int64)
-    seconds = 0.35 + tokens_out * cat.SECONDS_PER_TOKEN[model] + tokens_in * 2e-5
-    return tokens_out, (seconds * rng.lognormal(0, 0.2, shape) * MICROS).astype(np.int64)
 
 
 def _responses(rng: np.random.Generator, cell: cat.Cell, n: int) -> np.ndarray:

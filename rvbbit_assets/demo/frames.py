@@ -101,7 +101,7 @@ def log_frame(
             "cell_name": np.where(rows.cell >= 0, _CELL_NAMES[cascade, rows.cell], None),
             "species_hash": rows.species,
             "model": _lookup(_MODEL_NAMES, rows.model),
-            "model_requested": _lookup(_MODEL_NAMES, rows.model),
+            "model_requested": _lookup(_MODEL_NAMES, rows.requested),
             "provider": np.where(has_model, cat.PROVIDER, None),
             "tokens_in": _int32(rows.tokens_in),
             "tokens_out": _int32(rows.tokens_out),

@@ -13,6 +13,7 @@ from rvbbit_assets.demo.inputs import build_pools
 from rvbbit_assets.demo.plan import Plan, generator, make_plan
 from rvbbit_assets.demo.runs import build_callers
 from rvbbit_assets.demo.truth import GroundTruth
+from rvbbit_assets.demo.worlds import DEFAULT_WORLD, WORLDS
 from rvbbit_assets.store import StoreSession, embedded_path
 
 GROUND_TRUTH_FILE = "demo_ground_truth.json"
@@ -43,6 +44,7 @@ class DemoSummary:
     log_rows: int
     lineage_rows: int
     days: int
+    world: str
     first_day: date
     last_day: date
     ground_truth_path: Path
@@ -57,6 +59,7 @@ def generate_demo(
     ground_truth_path: Path | None = None,
     *,
     now: datetime | None = None,
+    world: str = DEFAULT_WORLD,
 ) -> DemoSummary:
     """Write `days` days of synthetic runs ending on `end_date` (default: today, UTC).
 
@@ -66,10 +69,13 @@ def generate_demo(
     ending today; a naive `now` is local time, as in `datetime.astimezone`). The source
     tables must exist (`apply_migrations(session, with_source=True)`); rows are appended.
     The planted ground truth is written as JSON to `ground_truth_path` (default: next to
-    the embedded store, see `default_ground_truth_path`).
+    the embedded store, see `default_ground_truth_path`). `world` sets the shape of the
+    costs (worlds.py); the default looks like production.
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    plan = make_plan(seed, days, sessions_per_day, end_date or now.date(), now)
+    if world not in WORLDS:
+        raise ValueError(f"unknown world {world!r}; worlds: {', '.join(WORLDS)}")
+    plan = make_plan(seed, days, sessions_per_day, end_date or now.date(), now, WORLDS[world])
     _require_source_tables(session)
     setup = generator(seed, 0)
     pools = build_pools(setup, plan.total)
@@ -88,6 +94,7 @@ def generate_demo(
         log_rows=truth.counts["log_rows"],
         lineage_rows=truth.counts["lineage_rows"],
         days=plan.days,
+        world=world,
         first_day=plan.first_day,
         last_day=plan.end_date,
         ground_truth_path=path,

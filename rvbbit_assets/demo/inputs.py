@@ -246,7 +246,25 @@ def _claims(rng: np.random.Generator) -> _Shape:
     return doc, claims, lambda r, room: _words(r, min(int(r.integers(6, 20)), room // 6 + 1))
 
 
+def _invoice(rng: np.random.Generator) -> _Shape:
+    lines: list[dict[str, Any]] = []
+    doc = {
+        "invoice": {
+            "number": f"INV-{int(rng.integers(1000, 99999))}",
+            "vendor": _name(rng) + " " + str(rng.choice(["Ltd", "GmbH", "Inc"])),
+            "currency": str(rng.choice(["EUR", "USD", "GBP"])),
+            "lines": lines,
+        }
+    }
+    return doc, lines, lambda r, room: {
+        "item": _words(r, min(int(r.integers(2, 8)), room // 6 + 1)),
+        "quantity": int(r.integers(1, 50)),
+        "unit_price": round(float(r.uniform(1, 500)), 2),
+    }
+
+
 _SHAPES = {
+    "invoice": _invoice,
     "row": _row,
     "ticket": _ticket,
     "documents": _documents,

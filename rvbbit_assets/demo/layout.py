@@ -14,7 +14,8 @@ CASCADE_ORDER = 0
 COMPLETION_ORDER = 10_000
 # Offsets of a cell's rows from its base order.
 CELL, USER, AGENT, TOOL_CALL, TOOL_RESULT, SUB_CASCADE_REF, AGENT_TURN_2 = 0, 1, 10, 11, 12, 13, 14
-TAKE, EVALUATOR, REFORGE, CELL_ERROR, RETRY = 20, 30, 40, 90, 91
+TOOL_CALL_2, TOOL_RESULT_2, AGENT_TURN_3 = 15, 16, 17  # a tool that needs another round
+TAKE, EVALUATOR, REFORGE, LOOP, CELL_ERROR, RETRY = 20, 30, 40, 50, 90, 91
 
 MAX_CELLS = max(len(c.cells) for c in CASCADES)
 MAX_TAKES = max(cell.takes for c in CASCADES for cell in c.cells)

@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
-from rvbbit_assets.demo.catalog import ABANDONED_RATE, RUNNING_RATE, SPIKE_RATE
+from rvbbit_assets.demo.catalog import ABANDONED_RATE, RUNNING_RATE, SPIKE_KINDS, SPIKE_RATE
+from rvbbit_assets.demo.worlds import World
 
 CHUNK_SESSIONS = 50_000  # top-level runs generated and inserted together
 MICROS = 1_000_000
@@ -47,11 +48,13 @@ class Plan:
     day_start_us: np.ndarray
     day_load_share: np.ndarray  # share of a day's load that lies before the horizon
     day_counts: np.ndarray
+    world: World
     regression_day: int  # day index from which the planted regression applies
     chunks: tuple[tuple[DayPiece, ...], ...]
     running: int  # the most recent top-level runs, left running at the horizon
     abandoned: np.ndarray  # global indices of old runs that never finished
-    spikes: np.ndarray  # global indices of runs whose cost is multiplied
+    spikes: np.ndarray  # global indices of the runs with a planted cost spike
+    spike_kinds: np.ndarray  # index into catalog.SPIKE_KINDS, per spike
 
     @property
     def total(self) -> int:
@@ -60,6 +63,10 @@ class Plan:
     def day_of(self, day: int) -> date:
         return self.first_day + timedelta(days=day)
 
+    def start_day(self, starts_at: float) -> int:
+        """The first day of a cascade that starts after `starts_at` of the history."""
+        return int(starts_at * self.days) if self.world.late_cascade else 0
+
 
 def generator(seed: int, stream: int) -> np.random.Generator:
     """An independent PCG64 stream per purpose, all derived from the one seed."""
@@ -67,7 +74,7 @@ def generator(seed: int, stream: int) -> np.random.Generator:
 
 
 def make_plan(
-    seed: int, days: int, sessions_per_day: int, end_date: date, now: datetime
+    seed: int, days: int, sessions_per_day: int, end_date: date, now: datetime, world: World
 ) -> Plan:
     if days < 1 or sessions_per_day < 1:
         raise ValueError("days and sessions_per_day must be at least 1")
@@ -94,6 +101,8 @@ def make_plan(
     abandoned = _pick(rng, np.arange(before_last_day), max(1, round(ABANDONED_RATE * total)))
     spike_pool = np.setdiff1d(np.arange(total - running), abandoned)
     spikes = _pick(rng, spike_pool, max(1, round(SPIKE_RATE * total)))
+    # Kinds in turn, in a shuffled order of the runs: every kind is planted about as often.
+    spike_kinds = rng.permutation(np.arange(len(spikes)) % len(SPIKE_KINDS))
     return Plan(
         seed=seed,
         days=days,
@@ -104,11 +113,13 @@ def make_plan(
         day_start_us=day_start_us,
         day_load_share=load_share,
         day_counts=counts,
+        world=world,
         regression_day=days // 2,
         chunks=_chunks(counts),
         running=running,
         abandoned=abandoned,
         spikes=spikes,
+        spike_kinds=spike_kinds,
     )
 
 

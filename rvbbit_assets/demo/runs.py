@@ -59,8 +59,9 @@ class Sessions:
     recovered_cell: np.ndarray  # cell position that fails once then succeeds, -1 for none
     cut_order: np.ndarray  # abandoned runs log nothing from this order on
     running: np.ndarray  # still running at the horizon
-    spike: np.ndarray  # token (hence cost) multiplier of a planted spike, 1 otherwise
-    token_factor: np.ndarray  # spike × planted regression
+    spike_kind: np.ndarray  # index into catalog.SPIKE_KINDS of a planted spike, -1 for none
+    spike_size: np.ndarray  # its token multiplier or extra calls (0 for a model spike)
+    regressed: np.ndarray  # a run of the planted regression (its input, from its day on)
 
     def __len__(self) -> int:
         return len(self.session_id)
@@ -125,7 +126,7 @@ def top_level_sessions(
         ]
     )
     n = len(gidx)
-    cascade = rng.choice(len(cat.CASCADES), size=n, p=cat.TOP_LEVEL_SHARE)
+    cascade = _cascades(rng, plan, day)
     inputs = np.zeros(n, dtype=np.int64)
     origin = np.zeros(n, dtype=np.int64)
     for code, c in enumerate(cat.CASCADES):
@@ -133,9 +134,9 @@ def top_level_sessions(
         pool = pools[code]
         inputs[mine] = rng.choice(len(pool.texts), size=len(mine), p=pool.probabilities)
         origin[mine] = rng.choice(3, size=len(mine), p=c.origin_weights)
-    spike = _spikes(rng, plan, gidx, cascade, inputs)
+    spike_kind, spike_size = _spikes(rng, plan, gidx)
     if is_first_chunk:
-        _place_special_inputs(cascade, inputs, spike, pools)
+        _place_special_inputs(cascade, inputs, spike_kind, pools)
     session_id = _session_ids(rng, plan.seed, gidx, origin)
     if is_first_chunk and n > len(SPECIAL_INPUTS):
         # RVBBIT never escapes ids: one run carries a quote, as a hand-typed name can.
@@ -147,7 +148,7 @@ def top_level_sessions(
         & (inputs == cat.PLANTED_INPUT_RANK)
         & (day >= plan.regression_day)
     )
-    error_cell, recovered_cell = _errors(rng, cascade, spike)
+    error_cell, recovered_cell = _errors(rng, plan, cascade, spike_kind)
     sessions = Sessions(
         session_id=session_id,
         cascade=cascade,
@@ -163,14 +164,16 @@ def top_level_sessions(
         recovered_cell=recovered_cell,
         cut_order=np.full(n, NO_CUT, dtype=np.int64),
         running=gidx >= plan.total - plan.running,
-        spike=spike,
-        token_factor=spike * np.where(regression, cat.REGRESSION_FACTOR, 1.0),
+        spike_kind=spike_kind,
+        spike_size=spike_size,
+        regressed=regression,
     )
     return _abandon(rng, sessions, np.isin(gidx, plan.abandoned))
 
 
 def child_sessions(
     rng: np.random.Generator,
+    plan: Plan,
     parents: Sessions,
     parent_index: np.ndarray,
     start_us: np.ndarray,
@@ -181,8 +184,8 @@ def child_sessions(
     n = len(parent_index)
     code = cat.CASCADE_CODE["fact_check"]
     day = np.searchsorted(day_start_us, start_us, side="right") - 1
-    no_spike = np.ones(n)
-    error_cell, recovered_cell = _errors(rng, np.full(n, code), no_spike)
+    no_spike = np.full(n, -1)
+    error_cell, recovered_cell = _errors(rng, plan, np.full(n, code), no_spike)
     return Sessions(
         session_id=parents.session_id[parent_index] + "_sub1",
         cascade=np.full(n, code),
@@ -198,8 +201,9 @@ def child_sessions(
         recovered_cell=recovered_cell,
         cut_order=np.full(n, NO_CUT, dtype=np.int64),
         running=np.zeros(n, dtype=bool),
-        spike=no_spike,
-        token_factor=no_spike,
+        spike_kind=no_spike,
+        spike_size=np.zeros(n),
+        regressed=np.zeros(n, dtype=bool),
     )
 
 
@@ -240,43 +244,56 @@ def _callers_of(
     return caller_id, tails
 
 
+def _cascades(rng: np.random.Generator, plan: Plan, day: np.ndarray) -> np.ndarray:
+    """Each run's cascade; a run drawn for a cascade before its first day is redrawn among
+    the cascades already running."""
+    late = plan.world.late_cascade
+    cascade = rng.choice(len(cat.CASCADES), size=len(day), p=cat.top_level_share(late))
+    share = cat.top_level_share(False)
+    for code, c in enumerate(cat.CASCADES):
+        early = np.flatnonzero((cascade == code) & (day < plan.start_day(c.starts_at)))
+        cascade[early] = rng.choice(len(cat.CASCADES), size=len(early), p=share)
+    return cascade
+
+
 def _spikes(
-    rng: np.random.Generator,
-    plan: Plan,
-    gidx: np.ndarray,
-    cascade: np.ndarray,
-    inputs: np.ndarray,
-) -> np.ndarray:
-    """Token multipliers of the planted spikes, whose runs move to frequent inputs."""
-    spike = np.ones(len(gidx))
-    hit = np.isin(gidx, plan.spikes)
+    rng: np.random.Generator, plan: Plan, gidx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The kind and size of the planted spikes among these runs (any run, any input)."""
+    kind = np.full(len(gidx), -1)
+    size = np.zeros(len(gidx))
+    hit = np.flatnonzero(np.isin(gidx, plan.spikes))
+    kind[hit] = plan.spike_kinds[np.searchsorted(plan.spikes, gidx[hit])]
     low, high = cat.SPIKE_MULTIPLIER
-    spike[hit] = np.round(rng.uniform(low, high, size=int(hit.sum())), 2)
-    # A spike is visible against runs of the same input; rank 0 carries other planted effects.
-    inputs[hit] = rng.integers(1, cat.SPIKE_INPUT_RANKS, size=int(hit.sum()))
-    return spike
+    size[hit] = np.round(rng.uniform(low, high, len(hit)), 2)
+    loops = hit[kind[hit] == cat.SPIKE_KINDS.index("extra_calls")]
+    size[loops] = rng.integers(cat.LOOP_EXTRA_CALLS[0], cat.LOOP_EXTRA_CALLS[1] + 1, len(loops))
+    size[hit[kind[hit] == cat.SPIKE_KINDS.index("model_price")]] = 0.0
+    return kind, size
 
 
 def _place_special_inputs(
-    cascade: np.ndarray, inputs: np.ndarray, spike: np.ndarray, pools: list[InputPool]
+    cascade: np.ndarray, inputs: np.ndarray, spike_kind: np.ndarray, pools: list[InputPool]
 ) -> None:
     """The first runs get the malformed and odd inputs, so every load has them."""
     code = cat.CASCADE_CODE[SPECIAL_CASCADE]
     count = min(len(SPECIAL_INPUTS), len(cascade))
     cascade[:count] = code
     inputs[:count] = pools[code].special_first + np.arange(count)
-    spike[:count] = 1.0
+    spike_kind[:count] = -1
 
 
 def _errors(
-    rng: np.random.Generator, cascade: np.ndarray, spike: np.ndarray
+    rng: np.random.Generator, plan: Plan, cascade: np.ndarray, spike_kind: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
+    """A cell that fails the run (never a spike's: its cost must be seen whole), and a cell
+    that fails once and is retried."""
     n = len(cascade)
     cells = np.array([len(c.cells) for c in cat.CASCADES])[cascade]
     position = (rng.random(n) * cells).astype(np.int64)
     draw = rng.random(n)
-    fatal = (draw < cat.FATAL_ERROR_RATE) & (spike == 1.0)
-    recovered = (draw >= 1 - cat.RECOVERED_ERROR_RATE) & ~fatal
+    fatal = (draw < cat.FATAL_ERROR_RATE) & (spike_kind < 0)
+    recovered = (draw >= 1 - plan.world.retry_rate) & ~fatal
     return np.where(fatal, position, -1), np.where(recovered, position, -1)
 
 

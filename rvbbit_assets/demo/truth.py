@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -76,12 +77,22 @@ class GroundTruth:
 
     def _spikes_and_unfinished(self, chunk: Chunk, finished: np.ndarray) -> None:
         s = chunk.sessions
-        for i in np.flatnonzero(finished & (s.spike > 1)).tolist():
+        for i in np.flatnonzero(finished & (s.spike_kind >= 0)).tolist():
+            cascade = cat.CASCADES[s.cascade[i]]
+            cause = cat.SPIKE_KINDS[s.spike_kind[i]]
             self.spikes.append(
                 {
                     "session_id": s.session_id[i],
-                    "cascade_id": cat.CASCADES[s.cascade[i]].cascade_id,
-                    "multiplier": float(s.spike[i]),
+                    "cascade_id": cascade.cascade_id,
+                    "cause": cause,
+                    # The token multiplier, the extra calls of the loop cell, or the model.
+                    "size": {
+                        "input_tokens": float(s.spike_size[i]),
+                        "output_tokens": float(s.spike_size[i]),
+                        "extra_calls": int(s.spike_size[i]),
+                        "model_price": cascade.premium_model,
+                    }[cause],
+                    "cell_name": cascade.loop_cell if cause == "extra_calls" else None,
                 }
             )
         unfinished = chunk.present & ~finished
@@ -153,8 +164,11 @@ class GroundTruth:
             "end_date": plan.end_date.isoformat(),
             "horizon": _iso(plan.horizon_us),
             "counts": dict(self.counts),
+            "world": asdict(plan.world),
             "cost_spikes": {
-                "multiplier_range": list(cat.SPIKE_MULTIPLIER),
+                "kinds": list(cat.SPIKE_KINDS),
+                "token_multiplier_range": list(cat.SPIKE_MULTIPLIER),
+                "loop_extra_calls_range": list(cat.LOOP_EXTRA_CALLS),
                 "sessions": self.spikes,
             },
             "regression": self._regression_document(),
@@ -176,6 +190,7 @@ class GroundTruth:
         path.write_text(json.dumps(self.document(), indent=2, ensure_ascii=False) + "\n")
 
     def _regression_document(self) -> dict[str, Any]:
+        plan = self.plan
         before, n_before = self.regression_cost["before"]
         after, n_after = self.regression_cost["after"]
         mean_before = before / n_before if n_before else None
@@ -187,7 +202,8 @@ class GroundTruth:
             "species_hash_by_cell": self.regression_cell_species,
             "input_data": self.regression_input,
             "factor": cat.REGRESSION_FACTOR,
-            "start_day": self.plan.day_of(self.plan.regression_day).isoformat(),
+            "through": plan.world.regression_through,
+            "start_day": plan.day_of(plan.regression_day).isoformat(),
             "runs_before": n_before,
             "runs_after": n_after,
             "mean_cost_before": mean_before,

@@ -1,0 +1,57 @@
+"""Settings of the recommended detection (baselines, anomaly_scores, regression_flags).
+
+The tunables come from the environment (contract.md, README); the constants below are
+fixed choices, bound into the stages' SQL as parameters and explained where they are used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from rvbbit_assets.config import env_float
+
+# priced_runs.sql
+PRICING_CONSTANTS: dict[str, Any] = {
+    "output_weight": 4.0,  # an output token costs about 4 input tokens at list prices
+    "routine_share": 0.02,  # a model that answered in this share of a cell's runs is routine
+    "main_model_share": 0.5,  # of the runs of a cell's most used model: a main model
+    "routine_calls_quantile": 0.98,  # more calls in a cell than this quantile are not routine
+}
+# robust_baselines.sql
+BASELINE_CONSTANTS: dict[str, Any] = {
+    "min_cascade_runs": 3,  # the cascade as a last resort needs this many prior runs
+    "tail_min_runs": 40,  # from this many runs, the 95th percentile widens the scale
+    "cost_epsilon": 1e-9,  # USD added before taking the log of a cost
+}
+# anomaly_scores.sql: the robust sigma of log cost (and duration) is at least this, so a
+# run must cost e^(3.5 x 0.2) = 2x what is expected to be flagged at the default threshold.
+# A factor's own scale (input or output tokens' share of the noise) is at least this.
+SCORE_CONSTANTS: dict[str, Any] = {"min_log_sigma": 0.2, "min_factor_sigma": 0.05}
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    lookback_days: int = 30  # prior runs older than this are not compared with
+    min_prior_runs: int = 10  # of the same input, or of the cluster, to compare with them
+    threshold: float = 3.5  # robust z above which a run is an anomaly
+    alpha: float = 0.01  # significance level of the regression test
+
+    @classmethod
+    def from_env(cls) -> DetectionSettings:
+        return cls(
+            lookback_days=int(env_float("RVBBIT_DETECTION_LOOKBACK_DAYS", 30, 1, 366)),
+            min_prior_runs=int(env_float("RVBBIT_DETECTION_MIN_PRIOR_RUNS", 10, 2, 100)),
+            threshold=env_float("RVBBIT_ANOMALY_THRESHOLD", 3.5, 0.5, 100),
+            alpha=env_float("RVBBIT_REGRESSION_ALPHA", 0.01, 1e-9, 0.5),
+        )
+
+    def params(self) -> dict[str, Any]:
+        return asdict(self)
+# significant_regressions.sql
+REGRESSION_CONSTANTS: dict[str, Any] = {
+    "species_runs": 150,  # latest earlier runs of the species in the test
+    "min_earlier_runs": 10,  # a recent window is tested against at least this many runs
+    "min_shifted_runs": 5,  # a change seen in fewer runs is not yet a regression
+    "cost_epsilon": 1e-9,
+}

@@ -1,0 +1,52 @@
+"""priced_runs: each run's cost the way its cells usually pay, for the recommended detection.
+
+A share of LLM calls routinely falls back to a pricier model, which gives a cascade's
+costs a second mode that is nobody's mistake. Pricing every run's tokens at its cells'
+usual prices removes that mode before runs are compared (baselines), and repricing only the
+calls of models a cell never uses shows what a premium routing added (anomaly_scores).
+"""
+
+from dagster import AssetExecutionContext, MaterializeResult
+
+from rvbbit_assets.assets.detection_settings import PRICING_CONSTANTS, DetectionSettings
+from rvbbit_assets.assets.history import run_stage_over_history
+from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
+from rvbbit_assets.assets.session_facts import build_session_facts, session_facts
+from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days
+from rvbbit_assets.store import ClickHouseStore, StoreSession
+
+
+def build_priced_runs(
+    session: StoreSession, days: DayRange, settings: DetectionSettings | None = None
+) -> StageSummary:
+    settings = settings or DetectionSettings.from_env()
+    params = days.params() | {"lookback_days": settings.lookback_days} | PRICING_CONSTANTS
+    rows = replace_days(session, "priced_runs", load_sql(__file__, "priced_runs"), params, days)
+    (fallback_cost, unusual), = session.rows(
+        "SELECT sum(total_cost - usual_price_cost) FILTER (WHERE empty(unusual_models)),"
+        " countIf(notEmpty(unusual_models))"
+        " FROM ${analytics}.priced_runs AS p"
+        " INNER JOIN ${analytics}.session_facts AS f USING (session_id)"
+        " WHERE p.created_at >= {start:DateTime} AND p.created_at < {end:DateTime}"
+        "   AND f.created_at >= {start:DateTime} AND f.created_at < {end:DateTime}",
+        days.params(),
+    )
+    return {
+        "dagster/row_count": rows,
+        "cost_above_usual_prices_usd": float(fallback_cost or 0.0),
+        "runs_on_models_their_cells_do_not_use": unusual,
+    }
+
+
+@per_run_asset(
+    deps=[session_facts],
+    description=(
+        "Each run's LLM calls priced the way its cells usually pay (their routine models, "
+        "learnt from the days before): its cost at usual prices, and its cost with calls "
+        "by models a cell never uses repriced as usual."
+    ),
+)
+def priced_runs(context: AssetExecutionContext, store: ClickHouseStore) -> MaterializeResult:
+    return run_stage_over_history(
+        context, store, build_priced_runs, ((build_session_facts, "session_facts"),)
+    )

@@ -1,0 +1,190 @@
+-- Each run of [{start}, {end}) priced the way its cells usually run and pay, from its LLM
+-- calls (session_facts.llm_usage) and what each (cascade, cell) did on the {lookback_days}
+-- days before the run's day (so a day is priced the same whether analysed alone or in a
+-- range). Per cell, from those days:
+--   * a model is routine when it answered in at least {routine_share} of the cell's runs (in
+--     a young cell: in any earlier run);
+--   * the usual price is the cost per weighted token (input + {output_weight} x output
+--     tokens) of the cell's main models (those answering in at least {main_model_share} as
+--     many runs as its most used one: every model of a take set, not a fallback);
+--   * the usual number of calls per run (median) and the routine most ({routine_calls_quantile}
+--     quantile: a retry or another tool round is routine, a loop is not).
+-- A cell without earlier runs is taken as it is: its own price, calls and models.
+-- Per run, from its cells:
+--   usual_*_cost           its tokens at the usual prices (a routine fallback does not move it)
+--   routine_price_cost     its actual cost, calls by non-routine models repriced as usual
+--   canonical_*_cost       its usual-price cost per call in each cell, times the cell's usual
+--                          calls: its cost level whatever retries, tool rounds or loops it had
+--   routine_calls_cost     its usual-price cost with each cell's calls capped at the routine
+--                          most: what its calls explain
+WITH
+run_calls AS
+(
+    SELECT
+        session_id,
+        cascade_id,
+        created_at,
+        toDate(created_at) AS day,
+        call.1 AS cell_name,
+        call.2 AS model,
+        toFloat64(call.3) AS calls,
+        toFloat64(call.4) AS tokens_in,
+        toFloat64(call.5) AS tokens_out,
+        call.6 AS cost
+    FROM ${analytics}.session_facts
+    ARRAY JOIN llm_usage AS call
+    WHERE created_at >= {start:DateTime} - toIntervalDay({lookback_days:UInt16})
+      AND created_at < {end:DateTime}
+),
+scored_days AS
+(
+    SELECT DISTINCT day FROM run_calls WHERE created_at >= {start:DateTime}
+),
+earlier_calls AS
+(
+    -- The calls of the look-back of each scored day, before that day.
+    SELECT d.day AS scored_day, c.*
+    FROM run_calls AS c
+    CROSS JOIN scored_days AS d
+    WHERE c.day < d.day AND c.day >= d.day - {lookback_days:UInt16}
+),
+cell_models AS
+(
+    SELECT
+        scored_day,
+        cascade_id,
+        cell_name,
+        model,
+        count() AS model_runs,  -- llm_usage has one entry per (run, cell, model)
+        sum(tokens_in + {output_weight:Float64} * tokens_out) AS weighted_tokens,
+        sum(cost) AS model_cost
+    FROM earlier_calls
+    GROUP BY scored_day, cascade_id, cell_name, model
+),
+cells AS
+(
+    -- Per scored day and cell: its runs, usual calls, routine most calls and usual price.
+    SELECT
+        c.scored_day AS scored_day,
+        c.cascade_id AS cascade_id,
+        c.cell_name AS cell_name,
+        c.cell_runs AS cell_runs,
+        c.usual_calls AS usual_calls,
+        c.routine_calls AS routine_calls,
+        m.usual_price AS usual_price
+    FROM
+    (
+        SELECT
+            scored_day,
+            cascade_id,
+            cell_name,
+            count() AS cell_runs,
+            quantileExact(0.5)(run_cell_calls) AS usual_calls,
+            quantileExact({routine_calls_quantile:Float64})(run_cell_calls) AS routine_calls
+        FROM
+        (
+            SELECT scored_day, cascade_id, cell_name, session_id, sum(calls) AS run_cell_calls
+            FROM earlier_calls
+            GROUP BY scored_day, cascade_id, cell_name, session_id
+        )
+        GROUP BY scored_day, cascade_id, cell_name
+    ) AS c
+    INNER JOIN
+    (
+        SELECT
+            scored_day,
+            cascade_id,
+            cell_name,
+            sumIf(model_cost, is_main) / sumIf(weighted_tokens, is_main) AS usual_price
+        FROM
+        (
+            SELECT
+                *,
+                model_runs >= {main_model_share:Float64} * max(model_runs)
+                    OVER (PARTITION BY scored_day, cascade_id, cell_name) AS is_main
+            FROM cell_models
+        )
+        GROUP BY scored_day, cascade_id, cell_name
+        HAVING sumIf(weighted_tokens, is_main) > 0
+    ) AS m
+        ON m.scored_day = c.scored_day AND m.cascade_id = c.cascade_id
+           AND m.cell_name = c.cell_name
+),
+priced_calls AS
+(
+    SELECT
+        c.session_id AS session_id,
+        c.cell_name AS cell_name,
+        c.model AS model,
+        c.calls AS calls,
+        c.cost AS cost,
+        c.tokens_in + {output_weight:Float64} * c.tokens_out AS weighted_tokens,
+        ifNull(r.usual_price, if(weighted_tokens > 0, c.cost / weighted_tokens, 0)) AS price,
+        c.tokens_in * price AS usual_input_cost,
+        {output_weight:Float64} * c.tokens_out * price AS usual_output_cost,
+        -- A model no earlier run of an established cell used is not routine there.
+        r.cell_name IS NULL
+            OR ifNull(m.model_runs, 0) >= greatest(1, {routine_share:Float64} * r.cell_runs)
+            AS is_routine,
+        r.usual_calls AS usual_calls,
+        r.routine_calls AS routine_calls
+    FROM run_calls AS c
+    LEFT JOIN cells AS r
+        ON r.scored_day = c.day AND r.cascade_id = c.cascade_id AND r.cell_name = c.cell_name
+    LEFT JOIN cell_models AS m
+        ON m.scored_day = c.day AND m.cascade_id = c.cascade_id
+           AND m.cell_name = c.cell_name AND m.model = c.model
+    WHERE c.created_at >= {start:DateTime}
+    SETTINGS join_use_nulls = 1
+),
+run_cells AS
+(
+    SELECT
+        session_id,
+        cell_name,
+        sum(calls) AS cell_calls,
+        sum(usual_input_cost) AS cell_usual_input_cost,
+        sum(usual_output_cost) AS cell_usual_output_cost,
+        sum(if(is_routine, cost, usual_input_cost + usual_output_cost)) AS cell_routine_price_cost,
+        groupUniqArrayIf(model, NOT is_routine) AS cell_unusual_models,
+        ifNull(any(usual_calls), cell_calls) AS cell_usual_calls,
+        ifNull(any(routine_calls), cell_calls) AS cell_routine_calls
+    FROM priced_calls
+    GROUP BY session_id, cell_name
+),
+run_prices AS
+(
+    SELECT
+        session_id,
+        sum(cell_usual_input_cost) AS run_usual_input_cost,
+        sum(cell_usual_output_cost) AS run_usual_output_cost,
+        sum(cell_routine_price_cost) AS run_routine_price_cost,
+        arraySort(groupUniqArrayArray(cell_unusual_models)) AS run_unusual_models,
+        sum(cell_calls) AS run_calls,
+        sum(cell_usual_calls) AS run_usual_calls,
+        sum(cell_usual_input_cost / cell_calls * cell_usual_calls) AS run_canonical_input_cost,
+        sum(cell_usual_output_cost / cell_calls * cell_usual_calls) AS run_canonical_output_cost,
+        sum((cell_usual_input_cost + cell_usual_output_cost) / cell_calls
+            * least(cell_calls, greatest(cell_routine_calls, cell_usual_calls)))
+            AS run_routine_calls_cost
+    FROM run_cells
+    WHERE cell_calls > 0
+    GROUP BY session_id
+)
+SELECT
+    f.session_id AS session_id,
+    f.cascade_id AS cascade_id,
+    f.created_at AS created_at,
+    ifNull(r.run_usual_input_cost, 0) AS usual_input_cost,
+    ifNull(r.run_usual_output_cost, 0) AS usual_output_cost,
+    usual_input_cost + usual_output_cost AS usual_price_cost,
+    ifNull(r.run_routine_price_cost, 0) AS routine_price_cost,
+    ifNull(r.run_unusual_models, []) AS unusual_models,
+    toUInt32(ifNull(r.run_usual_calls, 0)) AS usual_calls,
+    ifNull(r.run_canonical_input_cost, 0) AS canonical_input_cost,
+    ifNull(r.run_canonical_output_cost, 0) AS canonical_output_cost,
+    ifNull(r.run_routine_calls_cost, 0) AS routine_calls_cost
+FROM ${analytics}.session_facts AS f
+LEFT JOIN run_prices AS r ON r.session_id = f.session_id
+WHERE f.created_at >= {start:DateTime} AND f.created_at < {end:DateTime}
+SETTINGS join_use_nulls = 1
