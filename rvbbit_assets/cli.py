@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 
+from rvbbit_assets.demo.worlds import DEFAULT_WORLD, WORLDS
 from rvbbit_assets.store import ClickHouseStore, StoreError
 
 
@@ -36,7 +37,8 @@ def _demo(args: argparse.Namespace) -> int:
             print(f"{store.describe()}: the source already holds {existing} runs; no demo added")
             return 0
         summary = generate_demo(
-            session, days=args.days, sessions_per_day=args.sessions_per_day, seed=args.seed
+            session, days=args.days, sessions_per_day=args.sessions_per_day, seed=args.seed,
+            world=args.world,
         )
     print(summary)
     return 0
@@ -110,6 +112,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=30)
     demo.add_argument("--sessions-per-day", type=int, default=300)
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--world", choices=sorted(WORLDS), default=DEFAULT_WORLD,
+        help=f"the shape of the costs (default {DEFAULT_WORLD}): routine model fallbacks, "
+        "completion-length tails, retries; classic is the first demo's tidy shape, heavy has "
+        "heavier tails and more fallbacks",
+    )
     demo.add_argument(
         "--if-empty", action="store_true", help="only when the source has no runs yet"
     )
