@@ -120,8 +120,10 @@ def session_analytics(session: StoreSession, session_id: str) -> dict[str, Any] 
     """The design's `/api/analytics/session/{session_id}` document, or None when unknown.
 
     Exactly the design's keys, plus `prediction` ({predicted_cost, prediction_error}, or
-    null until the cost model has predicted the run) and `robust_detection` (the robust
-    scores and significance flags we recommend, beside the design's).
+    null until the cost model has predicted the run), `robust_detection` (the robust
+    scores and significance flags we recommend, beside the design's), `cost_complete`
+    (false while a late cost has not arrived: `total_cost` is then too low) and
+    `error_outlier` (the design's flag and the earlier runs it required).
     `anomaly_scores.is_outlier` is true when either score shown is an outlier (|z| > 2);
     `efficiency.cost_per_token` is the cost per output token, as in the design's worker.
     """
@@ -135,6 +137,7 @@ def session_analytics(session: StoreSession, session_id: str) -> dict[str, Any] 
         "cascade_id": row["cascade_id"],
         "input_category": row["input_category"],
         "total_cost": _f64(row["total_cost"]),
+        "cost_complete": bool(row["cost_complete"]),
         "baselines": {
             "global_avg": _f64(row["global_avg_cost"]),
             "cluster_avg": _f64(row["cluster_avg_cost"]),
@@ -144,6 +147,11 @@ def session_analytics(session: StoreSession, session_id: str) -> dict[str, Any] 
             "cost_z_score": _f32(row["cost_z_score"]),
             "duration_z_score": _f32(row["duration_z_score"]),
             "is_outlier": bool(row["is_cost_outlier"] or row["is_duration_outlier"]),
+        },
+        "error_outlier": {
+            "is_error_outlier": bool(row["is_error_outlier"]),
+            "rule": "errors while under 5% of the cascade's earlier runs had any",
+            "min_prior_runs": int(row["error_outlier_min_prior_runs"]),
         },
         "efficiency": {
             "cost_per_message": _f32(row["cost_per_message"]),

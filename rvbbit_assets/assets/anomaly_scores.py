@@ -5,13 +5,27 @@ from dagster import AssetExecutionContext, MaterializeResult
 from rvbbit_assets.assets.baselines import baselines
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset, run_stage
 from rvbbit_assets.assets.session_facts import session_facts
+from rvbbit_assets.config import env_float
 from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days
 from rvbbit_assets.store import ClickHouseStore, StoreSession
+
+DEFAULT_ERROR_OUTLIER_MIN_PRIOR_RUNS = 20
+
+
+def error_outlier_min_prior_runs() -> int:
+    """Earlier runs of its cascade a run needs before its errors can make it an error outlier
+    (the design's rule, "errors while the historical error rate is < 5%", needs a history)."""
+    return int(env_float("RVBBIT_ERROR_OUTLIER_MIN_PRIOR_RUNS",
+                         DEFAULT_ERROR_OUTLIER_MIN_PRIOR_RUNS, minimum=1, maximum=1e6))
 
 
 def build_anomaly_scores(session: StoreSession, days: DayRange) -> StageSummary:
     rows = replace_days(
-        session, "anomaly_scores", load_sql(__file__, "anomaly_scores"), days.params(), days
+        session,
+        "anomaly_scores",
+        load_sql(__file__, "anomaly_scores"),
+        {**days.params(), "min_prior_runs": error_outlier_min_prior_runs()},
+        days,
     )
     (cost, duration, tokens, errors), = session.rows(
         "SELECT countIf(is_cost_outlier), countIf(is_duration_outlier),"
@@ -32,7 +46,9 @@ def build_anomaly_scores(session: StoreSession, days: DayRange) -> StageSummary:
     deps=[session_facts, baselines],
     description=(
         "Cost, duration and token z-scores of each run against its cluster baseline "
-        "(0 when the stddev is 0), |z| > 2 outlier flags, error outliers, and efficiency."
+        "(0 when the stddev is 0), |z| > 2 outlier flags, error outliers (errors while under 5% "
+        "of the cascade's earlier runs had any, given RVBBIT_ERROR_OUTLIER_MIN_PRIOR_RUNS "
+        "earlier runs, 20 by default), and efficiency."
     ),
 )
 def anomaly_scores(context: AssetExecutionContext, store: ClickHouseStore) -> MaterializeResult:
