@@ -2,9 +2,13 @@
 
 The design's "Pareto Frontier Analysis" made set-based: one query compares every model of
 every species/cell (and cascade) at once, on average cost per take and average quality
-(evaluator score where prompt_lineage logged one, else win rate). A model with too few
-takes is left out, so one lucky run cannot put it on the frontier; a row whose model has a
-cheaper frontier model of similar quality says so in a recommendation sentence.
+(evaluator score where prompt_lineage logged one, else win rate), as the design's SQL does.
+Each row carries its sample size (take_count) and is `significant` when the model, and the
+model it is advised to use instead, have MIN_TAKES_PER_MODEL decided takes each: on sparse
+data one lucky run can put a model on the frontier, and the flag says so instead of hiding
+the row. A row whose model has a cheaper frontier model of similar quality says so in a
+recommendation sentence; a significant model is advised from the frontier of the
+significant models when one qualifies there.
 """
 
 from typing import Any
@@ -18,7 +22,8 @@ from rvbbit_assets.column_schemas import table_metadata
 from rvbbit_assets.day_partitions import load_sql, replace_table
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
-# Decided takes a model needs in a species/cell before it is compared at all.
+# Decided takes a model needs in a species/cell before its place on the frontier is
+# significant (the design compares models with any number of takes).
 MIN_TAKES_PER_MODEL = 20
 # "Similar quality": at most this much lower, on the 0-1 scale of scores and win rates.
 SIMILAR_QUALITY_MARGIN = 0.05
@@ -46,13 +51,13 @@ def compute_pareto_frontier(session: StoreSession) -> pd.DataFrame:
 
 
 def top_recommendations_markdown(frame: pd.DataFrame) -> str:
-    """The rows with advice, largest evidence first, as a markdown table."""
+    """The rows with advice, significant first, then largest evidence, as a markdown table."""
     advised = frame[frame["recommendation"] != ""]
     if advised.empty:
         return "No cheaper model of similar quality on any frontier."
     top = advised.sort_values(
-        ["take_count", "cost_saving", "species_hash", "model"],
-        ascending=[False, False, True, True],
+        ["significant", "take_count", "cost_saving", "species_hash", "model"],
+        ascending=[False, False, False, True, True],
     ).head(TOP_ROWS_SHOWN)
     return pd.DataFrame(
         {
@@ -62,6 +67,7 @@ def top_recommendations_markdown(frame: pd.DataFrame) -> str:
             "takes": top["take_count"],
             "avg cost": top["avg_cost"].map("${:.5f}".format),
             "quality": top["avg_quality"].map("{:.2f}".format),
+            "significant": top["significant"].map({True: "yes", False: "no"}),
             "recommendation": top["recommendation"],
         }
     ).to_markdown(index=False)
@@ -74,9 +80,10 @@ def top_recommendations_markdown(frame: pd.DataFrame) -> str:
     kinds={"clickhouse"},
     description=(
         "Per species, cascade and cell: each model's average cost per take, average quality "
-        "(evaluator score, else win rate), take and run counts, whether it is on the Pareto "
-        f"frontier (models with at least {MIN_TAKES_PER_MODEL} decided takes), and a "
-        "recommendation when a cheaper frontier model is of similar quality."
+        "(evaluator score, else win rate), take and run counts, whether it is on the design's "
+        "Pareto frontier, whether it is significant (at least "
+        f"{MIN_TAKES_PER_MODEL} decided takes, for the model and the one it is advised to "
+        "use), and a recommendation when a cheaper frontier model is of similar quality."
     ),
 )
 def pareto_frontier(context: AssetExecutionContext, store: ClickHouseStore) -> MaterializeResult:
@@ -93,13 +100,14 @@ def pareto_frontier(context: AssetExecutionContext, store: ClickHouseStore) -> M
             "species_cells_compared": comparisons,
             "models_on_frontier": int(frame["is_pareto"].astype(bool).sum()),
             "recommendations": int((frame["recommendation"] != "").sum()),
+            "significant_recommendations": int(
+                ((frame["recommendation"] != "") & frame["significant"].astype(bool)).sum()),
             "top_recommendations": MetadataValue.md(top_recommendations_markdown(frame)),
         }
     else:
         comparisons = 0
         metadata["note"] = MetadataValue.text(
-            f"No species/cell has two models with at least {MIN_TAKES_PER_MODEL} decided "
-            "takes each: nothing to compare yet."
+            "No take set with a winner and a model in the logs: nothing to compare yet."
         )
     context.log.info(f"pareto_frontier: {rows} rows over {comparisons} species/cells")
     return MaterializeResult(metadata=metadata)
