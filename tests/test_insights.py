@@ -4,7 +4,6 @@ Hand-made runs where the right answer is obvious, then a small demo load whose p
 cheaper model and winning phrase must be found again.
 """
 
-import hashlib
 import json
 import math
 from collections.abc import Iterator, Sequence
@@ -15,7 +14,7 @@ import pandas as pd
 import pytest
 from analyse import at, day
 from dagster import AssetsDefinition, DagsterInstance, materialize
-from runs import Row, Run, llm, write_runs
+from runs import Row, Run, lineage_row, llm, write_lineage, write_runs
 
 from rvbbit_assets.assets.cell_analytics import cell_analytics, cell_breakdown
 from rvbbit_assets.assets.pareto_frontier import MIN_TAKES_PER_MODEL, pareto_frontier
@@ -23,7 +22,7 @@ from rvbbit_assets.assets.prompt_patterns import MIN_LIFT, prompt_patterns
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.demo import generate_demo
 from rvbbit_assets.schema import apply_migrations
-from rvbbit_assets.store import ClickHouseStore, StoreSession
+from rvbbit_assets.store import ClickHouseStore
 
 TAKES = MIN_TAKES_PER_MODEL  # take sets per species: exactly the minimum sample
 
@@ -38,24 +37,6 @@ PARETO_MODELS = {"m-cheap": (0.01, 0.80), "m-twin": (0.01, 0.80), "m-mid": (0.02
 WINNER_CYCLE = ("m-best", "m-cheap", "m-best", "m-twin")
 
 
-def _lineage_row(run: Run, cell: str, species: str, take: int, model: str, won: bool,
-                 score: float | None, cost: float, prompt: str = "Do it.",
-                 generation: int = 0) -> tuple:
-    return (run.session_id, run.cascade_id, cell, f"t{take}", species, take, generation,
-            prompt, hashlib.sha256(prompt.encode()).hexdigest()[:16], won, score, cost, model,
-            run.created_at)
-
-
-LINEAGE_COLUMNS = ("session_id", "cascade_id", "cell_name", "trace_id", "species_hash",
-                   "take_index", "generation", "full_prompt_text", "prompt_hash", "is_winner",
-                   "evaluator_score", "cost", "model", "created_at")
-
-
-def write_lineage(session: StoreSession, rows: Sequence[tuple]) -> None:
-    session.insert_rows("prompt_lineage", rows, LINEAGE_COLUMNS,
-                        database=session.source_database)
-
-
 def take_set_run(session_id: str, created_at: datetime, species: str,
                  models: dict[str, tuple[float, float]], winner: str | None,
                  cascade: str = "pc", cell: str = "choose") -> tuple[Run, list[tuple]]:
@@ -66,7 +47,7 @@ def take_set_run(session_id: str, created_at: datetime, species: str,
     for take, (model, (cost, score)) in enumerate(models.items()):
         rows.append(llm(cost, at=1.0 + take / 10, model=model, cell_name=cell,
                         species_hash=species, take_index=take, is_winner=model == winner))
-        lineage.append(_lineage_row(run, cell, species, take, model, model == winner, score,
+        lineage.append(lineage_row(run, cell, species, take, model, model == winner, score,
                                     cost))
     return run, lineage
 
@@ -111,7 +92,7 @@ def phrase_prompts(species: str, winners_with: int, winners: int, losers_with: i
             parts = ["Summarize the report below."]
             parts += [PHRASE] if i < with_phrase else []
             parts += ["Use bullet points."] if i % 2 else []
-            rows.append(_lineage_row(run, "summarize", species, i, "m", outcome, None, 0.01,
+            rows.append(lineage_row(run, "summarize", species, i, "m", outcome, None, 0.01,
                                      " ".join(parts) + "\n\nInput:\nquarterly numbers"))
     return rows
 
@@ -120,7 +101,7 @@ def prompt_lineage_rows() -> list[tuple]:
     rows = phrase_prompts("sp_phrase", 30, 40, 6, 40)  # 75% vs 15%: lift 0.60
     # Mutated prompts (generation 1) inherit phrases: they must not count as losers.
     rows += [
-        _lineage_row(Run("mutants", "pp", at(0, 12)), "summarize", "sp_phrase", i, "m", False,
+        lineage_row(Run("mutants", "pp", at(0, 12)), "summarize", "sp_phrase", i, "m", False,
                      None, 0.01, PHRASE + " State the output format.", generation=1)
         for i in range(40)
     ]
