@@ -47,6 +47,7 @@ CHROMIUM_FLAGS = (
     "--hide-scrollbars",
 )
 PAGE_WINDOW = (1400, 2000)
+FULL_PAGE_WINDOW = (1400, 4000)
 GRAPH_WINDOW = (1600, 1200)  # the asset graph is wide: all of it fits
 DEMO_DAYS = 21
 RECENT_RUNS = 50
@@ -435,3 +436,67 @@ def test_asset_graph_screenshot(chromium, dagster_webserver, tmp_path):
                  f"--screenshot={screenshot}", "--window-size={},{}".format(*GRAPH_WINDOW))
     assert png_size(screenshot) == GRAPH_WINDOW
     assert screenshot.stat().st_size > 50_000
+
+
+def pattern_blocks(dom: Dom) -> list[tuple[str, list[tuple[str, bool]]]]:
+    """The page's winner pattern blocks in order: (species, [(suggestion, significant)])."""
+    blocks: list[tuple[str, list[tuple[str, bool]]]] = []
+    for element in dom.elements:
+        classes = element.classes
+        if "pattern-species" in classes:
+            blocks.append(("", []))
+        elif blocks and element.attrs.get("title", "").startswith("species ") and not blocks[-1][0]:
+            blocks[-1] = (element.attrs["title"].removeprefix("species "), blocks[-1][1])
+        elif blocks and "pattern-suggestion" in classes:
+            blocks[-1][1].append((element.text, False))
+        elif blocks and blocks[-1][1] and classes & {"badge-significant", "badge-weak"}:
+            text, _ = blocks[-1][1][-1]
+            blocks[-1][1][-1] = (text, "badge-significant" in classes)
+    return blocks
+
+
+@pytest.mark.slow
+def test_page_shows_pattern_suggestions_and_pareto_evidence(chromium, demo, page_url, tmp_path):
+    with demo.session("test expectations") as session:
+        patterns = session.rows(
+            "SELECT species_hash, ngram, winner_freq, significant"
+            " FROM ${analytics}.prompt_patterns")
+        advised = session.rows(
+            "SELECT recommendation, significant FROM ${analytics}.pareto_frontier"
+            " WHERE recommendation != ''")
+    stored = {(species, f"💡 Try '{ngram}' (in {freq:.0%} of winners)", bool(significant))
+              for species, ngram, freq, significant in patterns}
+    significant_species = {species for species, _, significant in stored if significant}
+    assert significant_species, "the demo's planted phrase should be significant"
+    assert len(significant_species) < len({species for species, *_ in stored}), (
+        "and other species have chance patterns only")
+
+    dom = Dom(run_chromium(chromium, tmp_path / "profile", page_url, "--dump-dom"))
+
+    # Pattern suggestions in the design's words, per species, as stored; species with a
+    # significant pattern first, and within a species the significant patterns first.
+    blocks = pattern_blocks(dom)
+    assert len(blocks) == min(len({species for species, *_ in stored}), page.PATTERN_SPECIES)
+    for species, shown in blocks:
+        assert 1 <= len(shown) <= page.PATTERNS_PER_SPECIES
+        assert {(species, text, significant) for text, significant in shown} <= stored
+        flags = [significant for _, significant in shown]
+        assert flags == sorted(flags, reverse=True)
+    leading = [species in significant_species for species, _ in blocks]
+    assert leading == sorted(leading, reverse=True) and leading[0] and not leading[-1]
+
+    # Pareto recommendations: significant first, each with its evidence badge.
+    rows = dom.by_class("pareto-row", "tr")
+    assert len(rows) == min(len(advised), page.PARETO_ROWS)
+    row_flags = ["not significant" not in row.text for row in rows]
+    assert row_flags == sorted(row_flags, reverse=True)
+    assert sum(row_flags) == min(sum(bool(s) for _, s in advised), page.PARETO_ROWS)
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "analytics-page-insights.png"
+    screenshot.unlink(missing_ok=True)
+    # The whole page, insights at its foot.
+    run_chromium(chromium, tmp_path / "profile-shot", page_url,
+                 f"--screenshot={screenshot}", "--window-size={},{}".format(*FULL_PAGE_WINDOW))
+    assert png_size(screenshot) == FULL_PAGE_WINDOW
+    assert screenshot.stat().st_size > 200_000
