@@ -1,20 +1,16 @@
 """The HTTP API, over real requests to a uvicorn server on a loopback port, and the CLI."""
 
 import json
-import socket
-import threading
-import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
 from datetime import timedelta
 from urllib.parse import quote, urlencode
 
 import pytest
-import uvicorn
 from analyse import analyse, at, day, row
 from dagster import DagsterInstance, materialize
 from runs import Row, Run, lineage_row, llm, write_lineage, write_runs
+from serving import serving
 from starlette.routing import Route
 
 from rvbbit_assets import cli
@@ -76,28 +72,6 @@ def _echo(call):
     if not isinstance(body, dict):
         raise api_app.BadRequest("the body must be a JSON object")
     return {"echo": body, "query": call.query({"x"})}
-
-
-@contextmanager
-def serving(app):
-    """`app` served by uvicorn on a free loopback port; yields the base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        instance.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 @pytest.fixture(scope="module")

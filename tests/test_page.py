@@ -15,12 +15,10 @@ import socket
 import struct
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
@@ -28,9 +26,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-import uvicorn
 from analyse import analyse
 from runs import Run, llm, write_runs
+from serving import serving
 
 from rvbbit_assets.api import create_app, page
 from rvbbit_assets.assets.forecasts import projection_sentence
@@ -69,28 +67,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextmanager
-def serving(store: ClickHouseStore) -> Iterator[str]:
-    """The API app (what `rvbbit-analytics serve` runs) on a free loopback port."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(store), log_level="warning",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
 def fetch(url: str) -> tuple[int, dict[str, str], str]:
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
@@ -115,6 +91,18 @@ def run_chromium(chromium: str, profile: Path, url: str, *flags: str,
         raise AssertionError(f"chromium took over {timeout}s on {url}") from None
     assert process.returncode == 0, f"chromium failed on {url}:\n{err[-3000:]}"
     return out
+
+
+def save_screenshot(chromium: str, profile: Path, url: str, name: str,
+                    window: tuple[int, int], *flags: str) -> Path:
+    """A PNG of `url` in a `window`-sized browser, saved as test-artifacts/`name`."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / name
+    screenshot.unlink(missing_ok=True)
+    run_chromium(chromium, profile, url, *flags, f"--screenshot={screenshot}",
+                 "--window-size={},{}".format(*window))
+    assert png_size(screenshot) == window
+    return screenshot
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -238,7 +226,7 @@ def demo(module_store, tmp_path_factory) -> ClickHouseStore:
 
 @pytest.fixture(scope="module")
 def page_url(demo) -> Iterator[str]:
-    with serving(demo) as base:
+    with serving(create_app(demo)) as base:
         yield base + "/"
 
 
@@ -306,7 +294,7 @@ def asset_keys(port: int) -> set[str]:
 
 
 def test_empty_store_gets_a_friendly_page(store):
-    with serving(store) as base:
+    with serving(create_app(store)) as base:
         status, headers, body = fetch(base + "/")
     assert status == 200 and headers["content-type"].startswith("text/html")
     assert "No analysed runs yet" in body and "rvbbit-analytics materialize" in body
@@ -324,7 +312,7 @@ def test_missing_tables_get_a_setup_notice_not_an_error(store):
 
 def test_busy_store_is_a_503_page_without_details(store, monkeypatch):
     monkeypatch.setenv("RVBBIT_API_STORE_WAIT_SECONDS", "0.2")
-    with serving(store) as base:
+    with serving(create_app(store)) as base:
         with store.session("test holds the store"):
             status, headers, body = fetch(base + "/")
         assert status == 503 and headers["content-type"].startswith("text/html")
@@ -338,7 +326,7 @@ def test_unexpected_errors_are_a_500_page_without_details(store, monkeypatch):
         raise RuntimeError("secret internal detail")
 
     monkeypatch.setattr(page, "load_page_data", broken)
-    with serving(store) as base:
+    with serving(create_app(store)) as base:
         status, headers, body = fetch(base + "/")
     assert status == 500 and headers["content-type"].startswith("text/html")
     assert "secret" not in body and "Traceback" not in body and "Internal error" in body
@@ -410,12 +398,8 @@ def test_page_shows_badges_forecasts_and_recommendations(chromium, demo, page_ur
     links = [e.attrs["href"] for e in dom.elements if e.tag == "a" and "href" in e.attrs]
     assert "/api/analytics/session/" + quote(HOSTILE_SESSION, safe="") in links
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    screenshot = ARTIFACTS / "analytics-page.png"
-    screenshot.unlink(missing_ok=True)
-    run_chromium(chromium, tmp_path / "profile-shot", page_url,
-                 f"--screenshot={screenshot}", "--window-size={},{}".format(*PAGE_WINDOW))
-    assert png_size(screenshot) == PAGE_WINDOW
+    screenshot = save_screenshot(chromium, tmp_path / "profile-shot", page_url,
+                                 "analytics-page.png", PAGE_WINDOW)
     assert screenshot.stat().st_size > 100_000  # a rendered page, not a blank one
 
 
@@ -429,12 +413,8 @@ def test_asset_graph_screenshot(chromium, dagster_webserver, tmp_path):
     groups = ",".join(f"global@global:{group}" for group in (
         SOURCE_GROUP, PER_RUN_GROUP, MODELS_GROUP, INSIGHTS_GROUP))
     url = f"http://127.0.0.1:{dagster_webserver}/asset-groups?expanded={quote(groups, safe=',')}"
-    ARTIFACTS.mkdir(exist_ok=True)
-    screenshot = ARTIFACTS / "asset-graph.png"
-    screenshot.unlink(missing_ok=True)
-    run_chromium(chromium, tmp_path / "profile", url, "--virtual-time-budget=15000",
-                 f"--screenshot={screenshot}", "--window-size={},{}".format(*GRAPH_WINDOW))
-    assert png_size(screenshot) == GRAPH_WINDOW
+    screenshot = save_screenshot(chromium, tmp_path / "profile", url, "asset-graph.png",
+                                 GRAPH_WINDOW, "--virtual-time-budget=15000")
     assert screenshot.stat().st_size > 50_000
 
 
@@ -492,11 +472,7 @@ def test_page_shows_pattern_suggestions_and_pareto_evidence(chromium, demo, page
     assert row_flags == sorted(row_flags, reverse=True)
     assert sum(row_flags) == min(sum(bool(s) for _, s in advised), page.PARETO_ROWS)
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    screenshot = ARTIFACTS / "analytics-page-insights.png"
-    screenshot.unlink(missing_ok=True)
     # The whole page, insights at its foot.
-    run_chromium(chromium, tmp_path / "profile-shot", page_url,
-                 f"--screenshot={screenshot}", "--window-size={},{}".format(*FULL_PAGE_WINDOW))
-    assert png_size(screenshot) == FULL_PAGE_WINDOW
+    screenshot = save_screenshot(chromium, tmp_path / "profile-shot", page_url,
+                                 "analytics-page-insights.png", FULL_PAGE_WINDOW)
     assert screenshot.stat().st_size > 200_000
