@@ -168,10 +168,10 @@ WITH
             -- RVBBIT names a child after its parent: {sid}_take_{i} for a cascade-level take,
             -- {sid}_reforge{step}_{i} for a reforge refinement; any other child is a
             -- sub-cascade (RVBBIT's {sid}_sub...).
-            multiIf(match(substring(session_id, length(parent_session_id) + 1),
-                          '^_take_[0-9]+$$'), 'take',
-                    match(substring(session_id, length(parent_session_id) + 1),
-                          '^_reforge[0-9]+_[0-9]+$$'), 'reforge',
+            if(startsWith(session_id, parent_session_id),
+               substring(session_id, length(parent_session_id) + 1), '') AS name_suffix,
+            multiIf(match(name_suffix, '^_take_[0-9]+$$'), 'take',
+                    match(name_suffix, '^_reforge[0-9]+_[0-9]+$$'), 'reforge',
                     'sub_cascade') AS child_kind
         FROM ${source}.cascade_sessions
         WHERE parent_session_id IN (SELECT session_id FROM range_sessions)
