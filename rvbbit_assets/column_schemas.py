@@ -18,9 +18,13 @@ _CREATE = re.compile(
 )
 _COLUMN = re.compile(r"^\s{4}(\w+)\s+(.+?),?\s*(?:--\s*(.*))?$")
 _ALTER = re.compile(r"ALTER TABLE \$\{analytics\}\.(\w+)\s+(.*?);", re.S)
+# ADD COLUMN name type [DEFAULT value or (expression)] [COMMENT 'text'] AFTER column
 _ADD_COLUMN = re.compile(
-    r"ADD COLUMN IF NOT EXISTS (\w+) (.+?)(?: DEFAULT \S+)?\s+AFTER (\w+)", re.S
+    r"ADD COLUMN IF NOT EXISTS (\w+) (.+?)(?:\s+DEFAULT (?:\([^)]*\)|\S+))?"
+    r"(?:\s+COMMENT '([^']*)')?\s+AFTER (\w+)",
+    re.S,
 )
+_COMMENT_COLUMN = re.compile(r"COMMENT COLUMN (\w+) '([^']*)'")
 
 
 @cache
@@ -36,11 +40,17 @@ def _analytics_tables() -> dict[str, TableSchema]:
                     columns.append(TableColumn(column, column_type.rstrip(","), comment or None))
             tables[name] = TableSchema(columns=columns)
         for name, clauses in _ALTER.findall(migration.text):
-            for column, column_type, after in _ADD_COLUMN.findall(clauses):
+            for column, column_type, comment, after in _ADD_COLUMN.findall(clauses):
                 columns = list(tables[name].columns)
                 position = next(i for i, c in enumerate(columns) if c.name == after) + 1
-                columns.insert(position, TableColumn(column, column_type.strip()))
+                columns.insert(position, TableColumn(column, column_type.strip(), comment or None))
                 tables[name] = TableSchema(columns=columns)
+            described = dict(_COMMENT_COLUMN.findall(clauses))
+            if described:
+                tables[name] = TableSchema(columns=[
+                    TableColumn(c.name, c.type, described.get(c.name, c.description))
+                    for c in tables[name].columns
+                ])
     return tables
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -85,3 +86,22 @@ def write_runs(session: StoreSession, runs: Sequence[Run]) -> None:
             ))
     if logs:
         session.insert_rows("unified_logs", logs, LOG_COLUMNS, database=session.source_database)
+
+
+LINEAGE_COLUMNS = ("session_id", "cascade_id", "cell_name", "trace_id", "species_hash",
+                   "take_index", "generation", "full_prompt_text", "prompt_hash", "is_winner",
+                   "evaluator_score", "cost", "model", "created_at")
+
+
+def lineage_row(run: Run, cell: str, species: str, take: int, model: str, won: bool,
+                score: float | None, cost: float, prompt: str = "Do it.",
+                generation: int = 0) -> tuple:
+    """One prompt_lineage row (LINEAGE_COLUMNS) of a take of `run`."""
+    return (run.session_id, run.cascade_id, cell, f"t{take}", species, take, generation,
+            prompt, hashlib.sha256(prompt.encode()).hexdigest()[:16], won, score, cost, model,
+            run.created_at)
+
+
+def write_lineage(session: StoreSession, rows: Sequence[tuple]) -> None:
+    session.insert_rows("prompt_lineage", rows, LINEAGE_COLUMNS,
+                        database=session.source_database)

@@ -1,24 +1,22 @@
 """The HTTP API, over real requests to a uvicorn server on a loopback port, and the CLI."""
 
 import json
-import socket
-import threading
-import time
 import urllib.error
 import urllib.request
+from datetime import timedelta
 from urllib.parse import quote, urlencode
 
 import pytest
-import uvicorn
 from analyse import analyse, at, day, row
 from dagster import DagsterInstance, materialize
-from runs import Run, llm, write_runs
+from runs import Row, Run, lineage_row, llm, write_lineage, write_runs
+from serving import serving
 from starlette.routing import Route
 
 from rvbbit_assets import cli
 from rvbbit_assets.api import app as api_app
 from rvbbit_assets.api import create_app
-from rvbbit_assets.assets.alerts import alerts
+from rvbbit_assets.assets.alerts import ALERT_TYPES, alerts
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG
 
 ODD_SESSION = "it's \"quoted\" \\ ☃ / ünïcode"
@@ -29,10 +27,12 @@ DESIGN_KEYS = {
     "cascade_id": None,
     "input_category": None,
     "total_cost": None,
+    "cost_complete": None,  # false while a late cost is missing
     "baselines": {"global_avg", "cluster_avg", "species_avg"},
     "anomaly_scores": {"cost_z_score", "duration_z_score", "is_outlier"},
     "efficiency": {"cost_per_message", "cost_per_token"},
     "regression": {"cost_change_pct", "is_regression", "severity"},
+    "error_outlier": {"is_error_outlier", "rule", "min_prior_runs"},
     "alerts": None,
     "cells": None,  # the cell breakdown of the insights issue
     "prediction": None,
@@ -78,25 +78,12 @@ def _echo(call):
 
 @pytest.fixture(scope="module")
 def server(analysed):
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
     app = create_app(analysed)
     # What adding POST /api/analytics/predict will look like: one function, one Route.
     app.router.routes.append(
         Route("/test/echo", api_app._endpoint(analysed, _echo), methods=["POST"]))
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serving(app) as base:
+        yield base
 
 
 def get(base, path, params=None, method="GET", data=None):
@@ -228,8 +215,8 @@ def test_alerts_listing_and_filters(server):
     kinds = {(a["session_id"], a["type"], a["severity"]) for a in listed["alerts"]}
     assert ("s4", "cost_spike", "critical") in kinds and ("s3", "cost_spike", "critical") in kinds
     first = next(a for a in listed["alerts"] if a["session_id"] == "s4")
-    assert set(first) == {"type", "severity", "message", "session_id", "cascade_id", "metric",
-                          "created_at", "detected_at", "delivery"}
+    assert set(first) == {"type", "severity", "message", "detail", "session_id", "cascade_id",
+                          "metric", "created_at", "detected_at", "delivery"}
     assert first["created_at"] == at(1, 10).isoformat() + "Z"
     # 20-day-old runs: recorded, never sent.
     assert first["delivery"]["status"] == "not_sent_too_old"
@@ -255,7 +242,8 @@ def test_cascade_summary_and_forecast_extension_point(server, analysed):
     status, _, summary = get(server, "/api/analytics/cascade/extract_brand")
     assert status == 200
     assert set(summary) == {"cascade_id", "run_count", "first_run_at", "last_run_at",
-                            "total_cost", "baselines", "recent_regressions", "forecast"}
+                            "total_cost", "baselines", "recent_regressions", "forecast",
+                            "pattern_suggestions", "pareto_frontier"}
     assert summary["run_count"] == 4 and summary["total_cost"] == 15.0
     (category,) = summary["baselines"]
     assert category["latest_session_id"] == "s4" and category["run_count"] == 4
@@ -265,7 +253,7 @@ def test_cascade_summary_and_forecast_extension_point(server, analysed):
     forecast = summary["forecast"]
     assert len(forecast["days"]) == 7
     assert set(forecast["days"][0]) == {"day", "predicted_cost", "lower_bound", "upper_bound",
-                                        "trend", "r_squared"}
+                                        "trend", "confidence", "trend_significant", "r_squared"}
     assert forecast["weekly_projection"]["sentence"].startswith("Projected weekly cost: $")
 
 
@@ -344,3 +332,145 @@ def test_predict_needs_a_cascade_and_an_input_and_a_model(server):
     body = json.dumps({"cascade_id": "extract_brand", "input": {"rows": [1]}}).encode()
     status, _, document = get(server, path, None, "POST", body)
     assert status == 404 and document["error"] == "no_model"  # too few runs for a model
+
+
+# --- every alert type, pattern suggestions and the Pareto frontier (issue 17) ---------------
+
+
+def _next_monday_offset():
+    """The day offset of the first Monday after day(0): the cost model's first version
+    (trained on the runs before it) predicts that week."""
+    return next(offset for offset in range(1, 8) if day(offset).weekday() == 0)
+
+
+def _runs_raising_every_alert():
+    monday = _next_monday_offset()
+    ordinary = [0.9, 1.1]  # mean 1.0, stddev 0.1
+    runs = [Run(f"train-{i:03d}", "ca", at(monday - 1, 0, 0) + timedelta(minutes=5 * i),
+                [llm(ordinary[i % 2])]) for i in range(210)]
+    runs += [Run(f"monday-{i:02d}", "ca", at(monday, 8, i), [llm(ordinary[i % 2])])
+             for i in range(12)]
+    runs += [
+        # 90σ above its cluster, 60 robust σ above runs of its input, 9x the prediction
+        Run("spike", "ca", at(monday, 9), [llm(10.0)]),
+        # the first error in 223 runs of the cascade
+        Run("erred", "ca", at(monday, 10), [llm(1.1), Row(node_type="cell_error", role="",
+                                                          at=1.5)]),
+    ]
+    # 10 runs at 1.0, then 11 at 1.6: the last ones regress, significantly
+    runs += [Run(f"r{i + 1:02d}", "cr", at(monday, 11, i),
+                 [llm(1.0 if i < 10 else 1.6, species_hash="sp_r")]) for i in range(21)]
+    return monday, runs
+
+
+def _insight_runs(first_day):
+    """Cascade "ins": a species of 6 winner and 6 loser base prompts where 'step by step' is
+    in 5 winners and 1 loser, and 5 take sets of two models scored 0.80 and 0.82."""
+    runs, lineage = [], []
+    models = {"cheap": (0.01, 0.80), "dear": (0.05, 0.82)}
+    for i, winner in enumerate(("cheap", "dear", "cheap", "dear", "dear")):
+        run = Run(f"ins-{i}", "ins", at(first_day, 6, i))
+        for take, (model, (cost, score)) in enumerate(models.items()):
+            run.rows.append(llm(cost, at=1 + take, model=model, cell_name="pick",
+                                species_hash="sp_ins", take_index=take,
+                                is_winner=model == winner))
+            lineage.append(lineage_row(run, "pick", "sp_ins", take, model, model == winner,
+                                       score, cost))
+        runs.append(run)
+    prompts = Run("ins-prompts", "ins", at(first_day, 7))
+    for outcome in (True, False):
+        for i in range(6):
+            with_phrase = i < 5 if outcome else i < 1
+            text = "Summarize the report." + (" Let's think step by step." if with_phrase else "")
+            lineage.append(lineage_row(prompts, "summarize", "sp_phrase6", i, "m", outcome,
+                                       None, 0.01, text))
+    return runs, lineage
+
+
+@pytest.fixture(scope="module")
+def every_alert():
+    from conftest import _fresh_store
+
+    databases = _fresh_store()
+    store = next(databases)
+    monday, runs = _runs_raising_every_alert()
+    insights, lineage = _insight_runs(monday - 1)
+    with store.session("test data") as session:
+        write_runs(session, runs + insights)
+        write_lineage(session, lineage)
+    analyse(store, day(monday - 1), day(monday), refresh=True)
+    result = materialize(
+        [alerts], resources={"store": store}, instance=DagsterInstance.ephemeral(),
+        tags={RANGE_START_TAG: day(monday - 1).isoformat(),
+              RANGE_END_TAG: day(monday).isoformat()},
+    )
+    assert result.success
+    metadata = result.asset_materializations_for_node("alerts")[0].metadata
+    with serving(create_app(store)) as base:
+        yield base, {key: getattr(value, "value", value) for key, value in metadata.items()}
+    next(databases, None)
+
+
+def test_every_alert_type_is_counted_and_filtered(every_alert):
+    base, metadata = every_alert
+    raised_by = {
+        "cost_spike": "spike", "regression": "r21", "prediction_miss": "spike",
+        "error_outlier": "erred", "cost_anomaly": "spike", "significant_regression": "r21",
+    }
+    for alert_type, session_id in raised_by.items():
+        status, _, listed = get(base, "/api/analytics/alerts",
+                                {"type": alert_type, "limit": "1000"})
+        assert status == 200, (alert_type, listed)
+        assert listed["alerts"] and {a["type"] for a in listed["alerts"]} == {alert_type}
+        assert session_id in {a["session_id"] for a in listed["alerts"]}, alert_type
+        assert metadata[f"alerts_{alert_type}"] == listed["count"]
+    assert set(ALERT_TYPES) == set(raised_by)  # the one list, read from the rules
+    both = get(base, "/api/analytics/alerts",
+               {"type": "cost_anomaly,significant_regression", "limit": "1000"})[2]
+    assert {a["type"] for a in both["alerts"]} == {"cost_anomaly", "significant_regression"}
+    assert get(base, "/api/analytics/alerts", {"type": "spike"})[0] == 400
+
+
+def test_regression_message_is_the_designs_and_detail_says_the_rest(every_alert):
+    base, _ = every_alert
+    listed = get(base, "/api/analytics/alerts", {"type": "regression", "session_id": "r21"})[2]
+    (alert,) = listed["alerts"]
+    assert alert["message"] == "Performance degradation: cost +60%"
+    assert alert["detail"] == (
+        "cost +60%, duration +0%: the species' last 10 earlier runs against the 10 before "
+        "them (a regression: cost +20% or duration +30%)")
+    spike = get(base, "/api/analytics/alerts", {"type": "cost_spike", "session_id": "spike"})[2]
+    assert spike["alerts"][0]["detail"] == ""
+
+
+def test_cascade_shows_pattern_suggestions_and_the_frontier(every_alert):
+    base, _ = every_alert
+    status, _, summary = get(base, "/api/analytics/cascade/ins")
+    assert status == 200
+    suggestions = summary["pattern_suggestions"]
+    assert suggestions["species_count"] == 1
+    (species,) = suggestions["species"]
+    assert {k: species[k] for k in ("species_hash", "cell_name", "winner_prompts",
+                                    "loser_prompts", "pattern_count", "significant_count")} == {
+        "species_hash": "sp_phrase6", "cell_name": "summarize", "winner_prompts": 6,
+        "loser_prompts": 6, "pattern_count": 1, "significant_count": 0}
+    (pattern,) = species["patterns"]
+    assert pattern["suggestion"] == "💡 Try 'step by step' (in 83% of winners)"
+    assert pattern["recommendation"] == "Try adding 'step by step' to your prompt"
+    assert (pattern["winner_count"], pattern["loser_count"], pattern["significant"]) == (
+        5, 1, False)
+    assert pattern["lift"] == pytest.approx(2 / 3)
+
+    frontier = summary["pareto_frontier"]
+    assert frontier["row_count"] == 2
+    by_model = {r["model"]: r for r in frontier["rows"]}
+    assert {m: (r["take_count"], r["is_pareto"], r["significant"])
+            for m, r in by_model.items()} == {"cheap": (5, True, False),
+                                              "dear": (5, True, False)}
+    assert by_model["dear"]["recommended_model"] == "cheap"
+    assert by_model["dear"]["recommendation"] == (
+        "Consider cheap: wins 40% (vs 60%), scores 0.80 vs 0.82, costs 80% less than dear")
+    # Another cascade's document has none of them.
+    other = get(base, "/api/analytics/cascade/ca")[2]
+    assert other["pattern_suggestions"] == {"species": [], "species_count": 0}
+    assert other["pareto_frontier"] == {"rows": [], "row_count": 0}

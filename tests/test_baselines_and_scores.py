@@ -121,3 +121,31 @@ def test_error_outlier_needs_twenty_clean_prior_runs(scored):
 
 def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or str(value) == "<NA>"
+
+
+def test_error_outlier_history_is_configurable_and_said(store, monkeypatch):
+    from rvbbit_assets.api.views import session_analytics
+
+    monkeypatch.setenv("RVBBIT_ERROR_OUTLIER_MIN_PRIOR_RUNS", "5")
+    runs = []
+    for cascade, clean_runs in (("five", 5), ("four", 4)):
+        runs += [Run(f"{cascade}-{i}", cascade, at(3, 8, i), [llm(0.01)])
+                 for i in range(clean_runs)]
+        runs.append(Run(f"{cascade}-err", cascade, at(3, 9), [
+            llm(0.01), Row(node_type="cell_error", role="", at=1.5)]))
+    with store.session("test data") as session:
+        write_runs(session, runs)
+    analyse(store, day(3))
+    assert row(store, "anomaly_scores", "five-err")["is_error_outlier"]
+    assert not row(store, "anomaly_scores", "four-err")["is_error_outlier"]
+    analysed = row(store, "cascade_analytics", "five-err")
+    assert (analysed["is_error_outlier"], analysed["error_outlier_min_prior_runs"]) == (True, 5)
+    with store.session("test api") as session:
+        document = session_analytics(session, "five-err")
+    assert document["error_outlier"] == {
+        "is_error_outlier": True, "min_prior_runs": 5,
+        "rule": "errors while under 5% of the cascade's earlier runs had any"}
+
+
+def test_error_outlier_history_defaults_to_twenty(scored):
+    assert row(scored, "cascade_analytics", "e-err")["error_outlier_min_prior_runs"] == 20

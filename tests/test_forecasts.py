@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from dagster import DagsterInstance
+from scipy import stats
 
 from rvbbit_assets.assets.forecasts import (
     COVERAGE,
@@ -72,7 +73,7 @@ def test_weekday_pattern_is_recovered_from_noisy_days() -> None:
     result = forecast_series(costs, first_weekday=0)
     future_weekdays = np.arange(30, 30 + HORIZON_DAYS) % 7
     np.testing.assert_allclose(result.predicted, 5.0 * WORKWEEK[future_weekdays], rtol=0.1)
-    assert result.trend == "flat"  # no slope in the data, none in the forecast
+    assert result.trend_significant == "flat"  # no slope in the data, none in the forecast
     assert result.r_squared > 0.9
     weekend = future_weekdays >= 5
     assert result.predicted[weekend].max() < 0.5 * result.predicted[~weekend].min()
@@ -99,6 +100,23 @@ def test_intervals_hold_about_the_stated_share_of_new_days(daily_growth: float) 
         weekly_inside.append(abs(actual.sum() - result.weekly_total) <= result.weekly_plus_minus)
     assert np.concatenate(inside).mean() == pytest.approx(COVERAGE, abs=0.05)
     assert np.mean(weekly_inside) == pytest.approx(COVERAGE, abs=0.07)
+
+
+@pytest.mark.parametrize("slope", [0.01, -0.01])
+def test_trend_is_the_sign_of_the_designs_slope_with_its_r_squared(slope: float) -> None:
+    # A slope inside the noise (±0.3 on alternate days): the design names its direction,
+    # ours calls it flat.
+    days = np.arange(30)
+    costs = 3.0 + slope * days + np.where(days % 2 == 0, 0.3, -0.3)
+    line = stats.linregress(days, costs)
+    assert np.sign(line.slope) == np.sign(slope) and line.pvalue > 0.05
+    result = forecast_series(costs, first_weekday=0)
+    assert result.trend == ("increasing" if slope > 0 else "decreasing")
+    assert result.confidence == pytest.approx(line.rvalue**2)
+    assert result.trend_significant == "flat"
+    clear = forecast_series(3.0 + 20 * slope * days, first_weekday=0)
+    assert (clear.trend, clear.trend_significant, clear.confidence) == (
+        result.trend, result.trend, pytest.approx(1.0))
 
 
 def test_one_day_of_history_gives_a_flat_forecast_without_spread() -> None:
@@ -218,7 +236,8 @@ def test_forecast_rows_follow_the_last_complete_day(
     assert columns == [
         ("cascade_id", "String"), ("day", "Date"), ("predicted_cost", "Float64"),
         ("lower_bound", "Float64"), ("upper_bound", "Float64"),
-        ("trend", "LowCardinality(String)"), ("r_squared", "Float64"),
+        ("trend", "LowCardinality(String)"), ("trend_significant", "LowCardinality(String)"),
+        ("confidence", "Float64"), ("r_squared", "Float64"),
         ("history_start", "Date"), ("history_end", "Date"), ("generated_at", "DateTime"),
     ]
     assert metadata["projection"].startswith("Projected weekly cost: $")
@@ -255,11 +274,13 @@ def test_one_day_of_history_and_all_zero_costs_do_not_fail(
     assert len(newcomer) == len(free) == HORIZON_DAYS
     for row in newcomer:
         assert row["predicted_cost"] == row["lower_bound"] == row["upper_bound"] == 1.5
-        assert (row["trend"], row["r_squared"]) == ("flat", 0.0)
+        assert (row["trend"], row["trend_significant"], row["confidence"], row["r_squared"]
+                ) == ("flat", "flat", 0.0, 0.0)
         assert row["history_start"] == row["history_end"] == LAST_DAY
     for row in free:
         assert row["predicted_cost"] == row["lower_bound"] == row["upper_bound"] == 0.0
-        assert (row["trend"], row["r_squared"]) == ("flat", 0.0)
+        assert (row["trend"], row["trend_significant"], row["confidence"], row["r_squared"]
+                ) == ("flat", "flat", 0.0, 0.0)
     assert free_week == (0.0, 0.0)
 
 

@@ -4,7 +4,6 @@ Hand-made runs where the right answer is obvious, then a small demo load whose p
 cheaper model and winning phrase must be found again.
 """
 
-import hashlib
 import json
 import math
 from collections.abc import Iterator, Sequence
@@ -15,7 +14,7 @@ import pandas as pd
 import pytest
 from analyse import at, day
 from dagster import AssetsDefinition, DagsterInstance, materialize
-from runs import Row, Run, llm, write_runs
+from runs import Row, Run, lineage_row, llm, write_lineage, write_runs
 
 from rvbbit_assets.assets.cell_analytics import cell_analytics, cell_breakdown
 from rvbbit_assets.assets.pareto_frontier import MIN_TAKES_PER_MODEL, pareto_frontier
@@ -23,7 +22,7 @@ from rvbbit_assets.assets.prompt_patterns import MIN_LIFT, prompt_patterns
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.demo import generate_demo
 from rvbbit_assets.schema import apply_migrations
-from rvbbit_assets.store import ClickHouseStore, StoreSession
+from rvbbit_assets.store import ClickHouseStore
 
 TAKES = MIN_TAKES_PER_MODEL  # take sets per species: exactly the minimum sample
 
@@ -38,24 +37,6 @@ PARETO_MODELS = {"m-cheap": (0.01, 0.80), "m-twin": (0.01, 0.80), "m-mid": (0.02
 WINNER_CYCLE = ("m-best", "m-cheap", "m-best", "m-twin")
 
 
-def _lineage_row(run: Run, cell: str, species: str, take: int, model: str, won: bool,
-                 score: float | None, cost: float, prompt: str = "Do it.",
-                 generation: int = 0) -> tuple:
-    return (run.session_id, run.cascade_id, cell, f"t{take}", species, take, generation,
-            prompt, hashlib.sha256(prompt.encode()).hexdigest()[:16], won, score, cost, model,
-            run.created_at)
-
-
-LINEAGE_COLUMNS = ("session_id", "cascade_id", "cell_name", "trace_id", "species_hash",
-                   "take_index", "generation", "full_prompt_text", "prompt_hash", "is_winner",
-                   "evaluator_score", "cost", "model", "created_at")
-
-
-def write_lineage(session: StoreSession, rows: Sequence[tuple]) -> None:
-    session.insert_rows("prompt_lineage", rows, LINEAGE_COLUMNS,
-                        database=session.source_database)
-
-
 def take_set_run(session_id: str, created_at: datetime, species: str,
                  models: dict[str, tuple[float, float]], winner: str | None,
                  cascade: str = "pc", cell: str = "choose") -> tuple[Run, list[tuple]]:
@@ -66,7 +47,7 @@ def take_set_run(session_id: str, created_at: datetime, species: str,
     for take, (model, (cost, score)) in enumerate(models.items()):
         rows.append(llm(cost, at=1.0 + take / 10, model=model, cell_name=cell,
                         species_hash=species, take_index=take, is_winner=model == winner))
-        lineage.append(_lineage_row(run, cell, species, take, model, model == winner, score,
+        lineage.append(lineage_row(run, cell, species, take, model, model == winner, score,
                                     cost))
     return run, lineage
 
@@ -111,7 +92,7 @@ def phrase_prompts(species: str, winners_with: int, winners: int, losers_with: i
             parts = ["Summarize the report below."]
             parts += [PHRASE] if i < with_phrase else []
             parts += ["Use bullet points."] if i % 2 else []
-            rows.append(_lineage_row(run, "summarize", species, i, "m", outcome, None, 0.01,
+            rows.append(lineage_row(run, "summarize", species, i, "m", outcome, None, 0.01,
                                      " ".join(parts) + "\n\nInput:\nquarterly numbers"))
     return rows
 
@@ -120,7 +101,7 @@ def prompt_lineage_rows() -> list[tuple]:
     rows = phrase_prompts("sp_phrase", 30, 40, 6, 40)  # 75% vs 15%: lift 0.60
     # Mutated prompts (generation 1) inherit phrases: they must not count as losers.
     rows += [
-        _lineage_row(Run("mutants", "pp", at(0, 12)), "summarize", "sp_phrase", i, "m", False,
+        lineage_row(Run("mutants", "pp", at(0, 12)), "summarize", "sp_phrase", i, "m", False,
                      None, 0.01, PHRASE + " State the output format.", generation=1)
         for i in range(40)
     ]
@@ -191,23 +172,28 @@ def frontier(store: ClickHouseStore, species: str) -> dict[str, dict]:
 def test_dominated_model_is_not_on_the_frontier(insights) -> None:
     store, _, _ = insights
     models = frontier(store, "sp_pareto")
-    assert {m: bool(r["is_pareto"]) for m, r in models.items()} == {
-        "m-cheap": True, "m-twin": True, "m-mid": False, "m-best": True}
+    # Among the models with enough takes; the design's frontier is m-lucky's alone.
+    assert {m: bool(r["is_pareto_among_significant"]) for m, r in models.items()} == {
+        "m-cheap": True, "m-twin": True, "m-mid": False, "m-best": True, "m-lucky": False}
+    assert {m for m, r in models.items() if r["is_pareto"]} == {"m-lucky"}
     mid = models["m-mid"]
     assert mid["avg_cost"] == pytest.approx(0.02)
     assert mid["avg_quality"] == pytest.approx(0.70)
     assert mid["quality_metric"] == "evaluator_score"
-    assert mid["models_compared"] == 4
+    assert mid["models_compared"] == 5
 
 
 def test_equal_models_are_both_on_the_frontier_and_ties_break_by_name(insights) -> None:
     store, _, _ = insights
     models = frontier(store, "sp_pareto")
     for twin in ("m-cheap", "m-twin"):
-        assert models[twin]["is_pareto"] and models[twin]["recommendation"] == ""
-        assert _missing(models[twin]["recommended_model"])
+        assert models[twin]["is_pareto_among_significant"]
+        # Nothing significant is cheaper: the lucky model is advised, flagged not significant.
+        assert models[twin]["recommended_model"] == "m-lucky"
+        assert not models[twin]["significant"]
     # m-cheap and m-twin are equally cheap: the name decides which one is advised.
     assert models["m-best"]["recommended_model"] == "m-cheap"
+    assert models["m-best"]["significant"]
 
 
 def test_recommendation_sentence(insights) -> None:
@@ -223,38 +209,59 @@ def test_recommendation_sentence(insights) -> None:
         "Consider m-cheap: wins 25% (vs 0%), scores 0.80 vs 0.70, costs 50% less than m-mid")
 
 
-def test_too_few_takes_are_not_compared(insights) -> None:
+def test_too_few_takes_are_compared_and_flagged_not_significant(insights) -> None:
     store, metadata, _ = insights
-    assert "m-lucky" not in frontier(store, "sp_pareto")
-    assert frontier(store, "sp_small") == {}
-    assert metadata["dagster/row_count"] == 4
-    assert "Consider m-cheap" in metadata["top_recommendations"]
+    lucky = frontier(store, "sp_pareto")["m-lucky"]
+    assert (lucky["take_count"], bool(lucky["is_pareto"]), bool(lucky["significant"])) == (
+        3, True, False)
+    small = frontier(store, "sp_small")  # 19 takes each: one short
+    assert {m: (r["take_count"], bool(r["is_pareto"])) for m, r in small.items()} == {
+        "s-a": (TAKES - 1, True), "s-b": (TAKES - 1, False)}
+    assert small["s-b"]["recommended_model"] == "s-a" and not small["s-b"]["significant"]
+    assert metadata["dagster/row_count"] == 7
+    # m-best and m-mid (to m-cheap) are significant; the twins (to m-lucky) and s-b are not.
+    assert (metadata["recommendations"], metadata["significant_recommendations"]) == (5, 2)
+    # Significant advice first.
+    shown = metadata["top_recommendations"]
+    assert shown.index("Consider m-cheap") < shown.index("Consider m-lucky")
 
 
 def test_planted_phrase_tops_with_its_lift(insights) -> None:
     store, _, metadata = insights
     patterns = read(store, "SELECT * FROM ${analytics}.prompt_patterns"
                            " WHERE species_hash = 'sp_phrase' ORDER BY pattern_rank")
-    # Fragments with the same counts ('step by step', "let s think step") are folded into
-    # the phrase; the neutral phrase and the template have no lift.
-    assert patterns["ngram"].tolist() == ["think step by step"]
+    # The design's trigrams; those starting or ending with a stop word ("let s think",
+    # "think step by") are fragments. The neutral phrase and the template have no lift.
+    assert patterns["ngram"].tolist() == ["step by step"]
     top = patterns.iloc[0]
     assert (top["winner_count"], top["loser_count"]) == (30, 6)
     assert (top["winner_prompts"], top["loser_prompts"]) == (40, 40)
     assert top["winner_freq"] == pytest.approx(0.75)
     assert top["loser_freq"] == pytest.approx(0.15)
     assert top["lift"] == pytest.approx(0.60) and top["lift"] > MIN_LIFT
-    assert top["recommendation"] == "Try adding 'think step by step' to your prompt"
-    assert metadata["dagster/row_count"] == 1
-    assert "think step by step" in metadata["top_patterns"]
+    assert top["ngram_words"] == 3 and top["significant"]
+    assert top["recommendation"] == "Try adding 'step by step' to your prompt"
+    assert metadata["significant_patterns"] == 1
+    assert "step by step" in metadata["top_patterns"]
 
 
-def test_species_with_too_few_prompts_or_a_chance_lift_yield_nothing(insights) -> None:
+def test_few_prompts_or_a_chance_lift_are_returned_not_significant(insights) -> None:
     store, _, metadata = insights
-    found = read(store, "SELECT DISTINCT species_hash FROM ${analytics}.prompt_patterns")
-    assert found["species_hash"].tolist() == ["sp_phrase"]
-    # sp_phrase, sp_noise and sp_pareto ("Do it." throughout); sp_few is too small.
-    assert metadata["species_compared"] == 3
+    found = read(store, "SELECT species_hash, ngram, winner_prompts, loser_prompts, lift,"
+                        " significant, pattern_rank FROM ${analytics}.prompt_patterns"
+                        " WHERE species_hash != 'sp_phrase' ORDER BY species_hash")
+    assert found.drop(columns="lift").values.tolist() == [
+        ["sp_few", "step by step", 10, 10, False, 1],  # a perfect phrase, too few prompts
+        ["sp_noise", "step by step", 20, 20, False, 1],  # lift 0.20, but z = 1.4 (chance)
+    ]
+    assert found["lift"].tolist() == pytest.approx([1.0, 0.2])
+    # The significant pattern comes first, before higher lifts.
+    shown = metadata["top_patterns"]
+    assert shown.index("sp_phrase") < shown.index("sp_few") < shown.index("sp_noise")
+    # sp_phrase, sp_few, sp_noise, sp_pareto and sp_small ("Do it." throughout) have both
+    # outcomes.
+    assert metadata["species_compared"] == 5
+    assert metadata["dagster/row_count"] == 3
 
 
 def test_empty_lineage_gives_an_empty_table_with_a_note(store: ClickHouseStore) -> None:
@@ -283,6 +290,60 @@ def test_empty_lineage_gives_an_empty_table_with_a_note(store: ClickHouseStore) 
     assert (bool(models["w-a"]["is_pareto"]), bool(models["w-b"]["is_pareto"])) == (True, False)
     assert models["w-b"]["recommendation"] == (
         "Consider w-a: wins 50% (vs 50%), costs 50% less than w-b")
+
+
+def test_six_winners_and_six_losers_give_the_designs_pattern(store: ClickHouseStore) -> None:
+    with store.session("test data") as session:
+        write_lineage(session, phrase_prompts("sp_six", 5, 6, 1, 6))
+    metadata = run_asset(store, prompt_patterns)
+    rows = read(store, "SELECT * FROM ${analytics}.prompt_patterns").to_dict("records")
+    assert len(rows) == 1 and metadata["dagster/row_count"] == 1
+    (pattern,) = rows
+    assert (pattern["species_hash"], pattern["cascade_id"], pattern["cell_name"]) == (
+        "sp_six", "pp", "summarize")
+    assert (pattern["ngram"], pattern["ngram_words"], pattern["pattern_rank"]) == (
+        "step by step", 3, 1)
+    assert (pattern["winner_count"], pattern["loser_count"]) == (5, 1)
+    assert (pattern["winner_prompts"], pattern["loser_prompts"]) == (6, 6)
+    assert (pattern["winner_freq"], pattern["loser_freq"]) == pytest.approx((5 / 6, 1 / 6))
+    assert pattern["lift"] == pytest.approx(2 / 3)
+    # pooled share 1/2: z = (2/3) / sqrt(1/4 * (1/6 + 1/6))
+    assert pattern["z_score"] == pytest.approx((2 / 3) / math.sqrt(0.25 / 3))
+    assert not pattern["significant"]  # 6 prompts of each outcome, z = 2.3
+    assert pattern["recommendation"] == "Try adding 'step by step' to your prompt"
+    assert metadata["significant_patterns"] == 0
+
+
+def test_two_models_with_five_takes_each_are_compared(store: ClickHouseStore) -> None:
+    models = {"f-cheap": (0.01, 0.80), "f-dear": (0.05, 0.82)}
+    winners = ("f-cheap", "f-dear", "f-cheap", "f-dear", "f-dear")  # 40% and 60%
+    runs, lineage = [], []
+    for i, winner in enumerate(winners):
+        run, rows = take_set_run(f"f{i}", at(0, 8, i), "sp_five", models, winner)
+        runs.append(run)
+        lineage += rows
+    with store.session("test data") as session:
+        write_runs(session, runs)
+        write_lineage(session, lineage)
+    metadata = run_asset(store, pareto_frontier)
+    rows = frontier(store, "sp_five")
+    assert set(rows) == {"f-cheap", "f-dear"} and metadata["dagster/row_count"] == 2
+    cheap, dear = rows["f-cheap"], rows["f-dear"]
+    assert [(r["take_count"], r["run_count"], r["models_compared"]) for r in (cheap, dear)] == [
+        (5, 5, 2), (5, 5, 2)]
+    assert (cheap["quality_metric"], cheap["avg_quality"], dear["avg_quality"]) == (
+        "evaluator_score", pytest.approx(0.80), pytest.approx(0.82))
+    assert (cheap["win_rate"], dear["win_rate"]) == pytest.approx((0.4, 0.6))
+    # Each is on the design's frontier: one is cheaper, the other better.
+    assert bool(cheap["is_pareto"]) and bool(dear["is_pareto"])
+    assert not cheap["significant"] and not dear["significant"]  # 5 takes, not 20
+    assert not cheap["is_pareto_among_significant"]
+    assert cheap["recommendation"] == ""
+    assert dear["recommended_model"] == "f-cheap"
+    assert dear["cost_saving"] == pytest.approx(0.8)
+    assert dear["recommendation"] == (
+        "Consider f-cheap: wins 40% (vs 60%), scores 0.80 vs 0.82, costs 80% less than f-dear")
+    assert (metadata["recommendations"], metadata["significant_recommendations"]) == (1, 0)
 
 
 @pytest.fixture(scope="module")
@@ -383,28 +444,35 @@ def test_demo_cheaper_model_is_recommended(demo) -> None:
                 {"c": planted["cascade_id"], "cell": planted["cell_name"]})
     baseline = rows[rows["model"] == planted["baseline_model"]]
     cheaper = rows[rows["model"] == planted["cheaper_model"]]
-    assert len(baseline) and cheaper["is_pareto"].astype(bool).all()
+    assert len(baseline)
+    assert cheaper.loc[cheaper["significant"].astype(bool), "is_pareto_among_significant"
+                       ].astype(bool).all()
     # The species with the most takes has the clearest evidence.
     top = baseline.sort_values("take_count", ascending=False).iloc[0]
+    assert top["significant"]
     assert top["recommended_model"] == planted["cheaper_model"]
     assert top["cost_saving"] == pytest.approx(1 - planted["price_ratio"], abs=0.05)
     assert top["recommendation"].startswith(f"Consider {planted['cheaper_model']}: wins ")
     assert top["recommendation"].endswith(f"less than {planted['baseline_model']}")
-    # Wherever the baseline model gets advice, it is the planted cheaper model.
-    assert set(baseline["recommended_model"].dropna()) == {planted["cheaper_model"]}
+    # Wherever the baseline model gets significant advice, it is the planted cheaper model.
+    significant = baseline[baseline["significant"].astype(bool)]
+    assert set(significant["recommended_model"].dropna()) == {planted["cheaper_model"]}
     assert f"Consider {planted['cheaper_model']}" in metadata["top_recommendations"]
 
 
 def test_demo_winning_phrase_tops_the_patterns(demo) -> None:
     store, truth, _, metadata = demo
     planted = truth["winning_phrase"]
-    patterns = read(store, "SELECT * FROM ${analytics}.prompt_patterns ORDER BY lift DESC")
+    patterns = read(store, "SELECT * FROM ${analytics}.prompt_patterns"
+                           " ORDER BY significant DESC, lift DESC")
     top = patterns.iloc[0]
-    assert (top["species_hash"], top["ngram"]) == (planted["species_hash"], planted["phrase"])
+    # The planted phrase is "think step by step": its trigram "step by step".
+    assert (top["species_hash"], top["ngram"]) == (planted["species_hash"], "step by step")
+    assert top["ngram"] in planted["phrase"] and top["significant"]
     assert top["winner_freq"] == pytest.approx(planted["winner_frequency"])
     assert top["loser_freq"] == pytest.approx(planted["loser_frequency"])
     assert top["lift"] == pytest.approx(planted["winner_frequency"] - planted["loser_frequency"])
-    assert planted["phrase"] in metadata["top_patterns"]
+    assert "step by step" in metadata["top_patterns"]
 
 
 def _missing(value: object) -> bool:

@@ -15,12 +15,10 @@ import socket
 import struct
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
@@ -28,9 +26,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-import uvicorn
 from analyse import analyse
 from runs import Run, llm, write_runs
+from serving import serving
 
 from rvbbit_assets.api import create_app, page
 from rvbbit_assets.assets.forecasts import projection_sentence
@@ -47,6 +45,7 @@ CHROMIUM_FLAGS = (
     "--hide-scrollbars",
 )
 PAGE_WINDOW = (1400, 2000)
+FULL_PAGE_WINDOW = (1400, 4000)
 GRAPH_WINDOW = (1600, 1200)  # the asset graph is wide: all of it fits
 DEMO_DAYS = 21
 RECENT_RUNS = 50
@@ -66,28 +65,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@contextmanager
-def serving(store: ClickHouseStore) -> Iterator[str]:
-    """The API app (what `rvbbit-analytics serve` runs) on a free loopback port."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(store), log_level="warning",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def fetch(url: str) -> tuple[int, dict[str, str], str]:
@@ -114,6 +91,18 @@ def run_chromium(chromium: str, profile: Path, url: str, *flags: str,
         raise AssertionError(f"chromium took over {timeout}s on {url}") from None
     assert process.returncode == 0, f"chromium failed on {url}:\n{err[-3000:]}"
     return out
+
+
+def save_screenshot(chromium: str, profile: Path, url: str, name: str,
+                    window: tuple[int, int], *flags: str) -> Path:
+    """A PNG of `url` in a `window`-sized browser, saved as test-artifacts/`name`."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / name
+    screenshot.unlink(missing_ok=True)
+    run_chromium(chromium, profile, url, *flags, f"--screenshot={screenshot}",
+                 "--window-size={},{}".format(*window))
+    assert png_size(screenshot) == window
+    return screenshot
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -237,7 +226,7 @@ def demo(module_store, tmp_path_factory) -> ClickHouseStore:
 
 @pytest.fixture(scope="module")
 def page_url(demo) -> Iterator[str]:
-    with serving(demo) as base:
+    with serving(create_app(demo)) as base:
         yield base + "/"
 
 
@@ -305,7 +294,7 @@ def asset_keys(port: int) -> set[str]:
 
 
 def test_empty_store_gets_a_friendly_page(store):
-    with serving(store) as base:
+    with serving(create_app(store)) as base:
         status, headers, body = fetch(base + "/")
     assert status == 200 and headers["content-type"].startswith("text/html")
     assert "No analysed runs yet" in body and "rvbbit-analytics materialize" in body
@@ -323,7 +312,7 @@ def test_missing_tables_get_a_setup_notice_not_an_error(store):
 
 def test_busy_store_is_a_503_page_without_details(store, monkeypatch):
     monkeypatch.setenv("RVBBIT_API_STORE_WAIT_SECONDS", "0.2")
-    with serving(store) as base:
+    with serving(create_app(store)) as base:
         with store.session("test holds the store"):
             status, headers, body = fetch(base + "/")
         assert status == 503 and headers["content-type"].startswith("text/html")
@@ -337,7 +326,7 @@ def test_unexpected_errors_are_a_500_page_without_details(store, monkeypatch):
         raise RuntimeError("secret internal detail")
 
     monkeypatch.setattr(page, "load_page_data", broken)
-    with serving(store) as base:
+    with serving(create_app(store)) as base:
         status, headers, body = fetch(base + "/")
     assert status == 500 and headers["content-type"].startswith("text/html")
     assert "secret" not in body and "Traceback" not in body and "Internal error" in body
@@ -409,12 +398,8 @@ def test_page_shows_badges_forecasts_and_recommendations(chromium, demo, page_ur
     links = [e.attrs["href"] for e in dom.elements if e.tag == "a" and "href" in e.attrs]
     assert "/api/analytics/session/" + quote(HOSTILE_SESSION, safe="") in links
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    screenshot = ARTIFACTS / "analytics-page.png"
-    screenshot.unlink(missing_ok=True)
-    run_chromium(chromium, tmp_path / "profile-shot", page_url,
-                 f"--screenshot={screenshot}", "--window-size={},{}".format(*PAGE_WINDOW))
-    assert png_size(screenshot) == PAGE_WINDOW
+    screenshot = save_screenshot(chromium, tmp_path / "profile-shot", page_url,
+                                 "analytics-page.png", PAGE_WINDOW)
     assert screenshot.stat().st_size > 100_000  # a rendered page, not a blank one
 
 
@@ -428,10 +413,66 @@ def test_asset_graph_screenshot(chromium, dagster_webserver, tmp_path):
     groups = ",".join(f"global@global:{group}" for group in (
         SOURCE_GROUP, PER_RUN_GROUP, MODELS_GROUP, INSIGHTS_GROUP))
     url = f"http://127.0.0.1:{dagster_webserver}/asset-groups?expanded={quote(groups, safe=',')}"
-    ARTIFACTS.mkdir(exist_ok=True)
-    screenshot = ARTIFACTS / "asset-graph.png"
-    screenshot.unlink(missing_ok=True)
-    run_chromium(chromium, tmp_path / "profile", url, "--virtual-time-budget=15000",
-                 f"--screenshot={screenshot}", "--window-size={},{}".format(*GRAPH_WINDOW))
-    assert png_size(screenshot) == GRAPH_WINDOW
+    screenshot = save_screenshot(chromium, tmp_path / "profile", url, "asset-graph.png",
+                                 GRAPH_WINDOW, "--virtual-time-budget=15000")
     assert screenshot.stat().st_size > 50_000
+
+
+def pattern_blocks(dom: Dom) -> list[tuple[str, list[tuple[str, bool]]]]:
+    """The page's winner pattern blocks in order: (species, [(suggestion, significant)])."""
+    blocks: list[tuple[str, list[tuple[str, bool]]]] = []
+    for element in dom.elements:
+        classes = element.classes
+        if "pattern-species" in classes:
+            blocks.append(("", []))
+        elif blocks and element.attrs.get("title", "").startswith("species ") and not blocks[-1][0]:
+            blocks[-1] = (element.attrs["title"].removeprefix("species "), blocks[-1][1])
+        elif blocks and "pattern-suggestion" in classes:
+            blocks[-1][1].append((element.text, False))
+        elif blocks and blocks[-1][1] and classes & {"badge-significant", "badge-weak"}:
+            text, _ = blocks[-1][1][-1]
+            blocks[-1][1][-1] = (text, "badge-significant" in classes)
+    return blocks
+
+
+@pytest.mark.slow
+def test_page_shows_pattern_suggestions_and_pareto_evidence(chromium, demo, page_url, tmp_path):
+    with demo.session("test expectations") as session:
+        patterns = session.rows(
+            "SELECT species_hash, ngram, winner_freq, significant"
+            " FROM ${analytics}.prompt_patterns")
+        advised = session.rows(
+            "SELECT recommendation, significant FROM ${analytics}.pareto_frontier"
+            " WHERE recommendation != ''")
+    stored = {(species, f"💡 Try '{ngram}' (in {freq:.0%} of winners)", bool(significant))
+              for species, ngram, freq, significant in patterns}
+    significant_species = {species for species, _, significant in stored if significant}
+    assert significant_species, "the demo's planted phrase should be significant"
+    assert len(significant_species) < len({species for species, *_ in stored}), (
+        "and other species have chance patterns only")
+
+    dom = Dom(run_chromium(chromium, tmp_path / "profile", page_url, "--dump-dom"))
+
+    # Pattern suggestions in the design's words, per species, as stored; species with a
+    # significant pattern first, and within a species the significant patterns first.
+    blocks = pattern_blocks(dom)
+    assert len(blocks) == min(len({species for species, *_ in stored}), page.PATTERN_SPECIES)
+    for species, shown in blocks:
+        assert 1 <= len(shown) <= page.PATTERNS_PER_SPECIES
+        assert {(species, text, significant) for text, significant in shown} <= stored
+        flags = [significant for _, significant in shown]
+        assert flags == sorted(flags, reverse=True)
+    leading = [species in significant_species for species, _ in blocks]
+    assert leading == sorted(leading, reverse=True) and leading[0] and not leading[-1]
+
+    # Pareto recommendations: significant first, each with its evidence badge.
+    rows = dom.by_class("pareto-row", "tr")
+    assert len(rows) == min(len(advised), page.PARETO_ROWS)
+    row_flags = ["not significant" not in row.text for row in rows]
+    assert row_flags == sorted(row_flags, reverse=True)
+    assert sum(row_flags) == min(sum(bool(s) for _, s in advised), page.PARETO_ROWS)
+
+    # The whole page, insights at its foot.
+    screenshot = save_screenshot(chromium, tmp_path / "profile-shot", page_url,
+                                 "analytics-page-insights.png", FULL_PAGE_WINDOW)
+    assert screenshot.stat().st_size > 200_000

@@ -1,6 +1,7 @@
 """session_facts formulas on hand-made runs, checked against values worked out by hand."""
 
 import math
+from datetime import date
 
 import pytest
 from analyse import analyse, at, day, row
@@ -113,3 +114,140 @@ def pd_na():
 
 def _missing(value) -> bool:
     return value is None or value is pd_na() or (isinstance(value, float) and math.isnan(value))
+
+
+# --- takes per (cell, take), sub-cascades, late costs (issue 17) --------------------------
+
+
+def take(cost, at, cell, index, won=None, **kw):
+    return llm(cost, at=at, cell_name=cell, species_hash=f"sp_{cell}", take_index=index,
+               is_winner=won, **kw)
+
+
+@pytest.fixture
+def takes_store(store):
+    with store.session("test data") as session:
+        write_runs(session, [
+            # plan: take 1 wins; write (the last cell with takes): take 0 wins.
+            Run("two-cells", "takes", at(2, 10), [
+                take(0.01, 1, "plan", 0), take(0.02, 2, "plan", 1, won=True),
+                take(0.03, 3, "plan", 2),
+                take(0.10, 4, "write", 0, won=True), take(0.20, 5, "write", 1),
+            ]),
+            # ask's winner is only logged as winning_take_index; the last cell, check, is
+            # still undecided: its takes are neither winners nor losers.
+            Run("undecided-last", "takes", at(2, 11), [
+                take(0.04, 1, "ask", 0), take(0.05, 2, "ask", 1),
+                Row(node_type="takes_result", role="system", at=2.5, cell_name="ask",
+                    winning_take_index=1),
+                take(0.50, 3, "check", 0), take(0.70, 4, "check", 1),
+            ]),
+            # A sub-cascade with a grandchild and a take of its own; takes and a reforge
+            # refinement of the run itself, which are not sub-cascades.
+            Run("tree", "parent", at(2, 12), [llm(1.0)]),
+            Run("tree_sub1", "helper", at(2, 12, 1), [llm(0.5)], parent_session_id="tree",
+                depth=1),
+            Run("tree_sub1_sub1", "helper", at(2, 12, 2), [llm(0.25)],
+                parent_session_id="tree_sub1", depth=2),
+            Run("tree_sub1_take_0", "helper", at(2, 12, 3), [llm(0.125)],
+                parent_session_id="tree_sub1", depth=2),
+            Run("tree_take_0", "parent", at(2, 12, 4), [llm(0.1)], parent_session_id="tree",
+                depth=1),
+            Run("tree_take_1", "parent", at(2, 12, 5), [llm(0.2)], parent_session_id="tree",
+                depth=1),
+            Run("tree_reforge1_0", "parent", at(2, 12, 6), [llm(0.3)],
+                parent_session_id="tree", depth=1),
+            # Hostile parent links: the grandchild is also logged as its parent's parent.
+            Run("loop", "parent", at(2, 13), [llm(1.0)]),
+            Run("loop_sub1", "helper", at(2, 13, 1), [llm(0.5)], parent_session_id="loop",
+                depth=1),
+            Run("loop_sub1_sub1", "helper", at(2, 13, 2), [llm(0.25)],
+                parent_session_id="loop_sub1", depth=2),
+            Run("loop_sub1", "helper", at(2, 13, 3), [], completion=None,
+                parent_session_id="loop_sub1_sub1", depth=3),
+        ])
+    analyse(store, day(2))
+    return store
+
+
+def test_takes_are_counted_and_costed_per_cell(takes_store):
+    facts = row(takes_store, "session_facts", "two-cells")
+    assert facts["candidate_count"] == 5  # 3 takes of plan + 2 of write
+    assert facts["winner_cost"] == pytest.approx(0.02 + 0.10)  # each cell's winner
+    assert facts["loser_avg_cost"] == pytest.approx((0.01 + 0.03 + 0.20) / 3)
+    assert facts["winner_candidate_index"] == 0  # write's winner
+    analysed = row(takes_store, "cascade_analytics", "two-cells")
+    assert (analysed["candidate_count"], analysed["winner_candidate_index"]) == (5, 0)
+    assert analysed["winner_cost"] == pytest.approx(0.12)
+
+
+def test_last_cell_without_a_winner_has_no_winner_index(takes_store):
+    facts = row(takes_store, "session_facts", "undecided-last")
+    assert facts["candidate_count"] == 4
+    assert _missing(facts["winner_candidate_index"])  # check picked none
+    assert facts["winner_cost"] == pytest.approx(0.05)  # ask's logged winner, take 1
+    assert facts["loser_avg_cost"] == pytest.approx(0.04)  # check's takes are not losses
+
+
+def test_children_are_sub_cascades_with_their_descendants(takes_store):
+    facts = row(takes_store, "session_facts", "tree")
+    assert facts["child_session_count"] == 1  # tree_sub1; takes and reforge are not
+    # tree_sub1, its grandchild and its own take; not tree's takes or reforge
+    assert facts["child_total_cost"] == pytest.approx(0.5 + 0.25 + 0.125)
+    assert facts["candidate_count"] == 2  # the two cascade-level take sessions
+    # Seen from tree_sub1, its take is a take: only its own sub-cascade counts.
+    sub = row(takes_store, "session_facts", "tree_sub1")
+    assert (sub["child_session_count"], sub["child_total_cost"]) == (1, pytest.approx(0.25))
+    assert sub["candidate_count"] == 1
+    # A cycle in parent links is followed once round, not forever.
+    loop = row(takes_store, "session_facts", "loop")
+    assert (loop["child_session_count"], loop["child_total_cost"]) == (1, pytest.approx(0.75))
+
+
+def test_late_cost_is_flagged_then_recomputed_by_the_sensor(store, monkeypatch):
+    from dagster import DagsterInstance, build_sensor_context
+
+    from rvbbit_assets.api.views import session_analytics
+    from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG
+    from rvbbit_assets.sensors.new_cascade_sessions import new_cascade_sessions
+
+    monkeypatch.setenv("RVBBIT_SENSOR_SETTLE_SECONDS", "0")
+    yesterday = 19  # inside the sensor's recent days, wholly in the past
+    with store.session("test data") as session:
+        write_runs(session, [Run("late", "c", at(yesterday, 10), [llm(None), llm(0.1, at=2)])])
+
+    def tick(instance, cursor):
+        result = new_cascade_sessions(build_sensor_context(
+            instance=instance, cursor=cursor, resources={"store": store}))
+        return result, [(r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG])
+                        for r in result.run_requests if RANGE_START_TAG in r.tags]
+
+    def api_document():
+        with store.session("test api") as session:
+            return session_analytics(session, "late")
+
+    with DagsterInstance.ephemeral() as instance:
+        first, _ = tick(instance, None)
+        analyse(store, day(yesterday))
+        facts = row(store, "session_facts", "late")
+        assert (facts["total_cost"], facts["null_cost_rows"]) == (pytest.approx(0.1), 1)
+        assert not facts["cost_complete"]
+        assert not row(store, "cascade_analytics", "late")["cost_complete"]
+        document = api_document()
+        assert (document["total_cost"], document["cost_complete"]) == (
+            pytest.approx(0.1), False)
+
+        with store.session("late cost") as session:
+            session.command(
+                "ALTER TABLE ${source}.unified_logs UPDATE cost = 0.5"
+                " WHERE session_id = 'late' AND role = 'assistant' AND cost IS NULL"
+                " SETTINGS mutations_sync = 2")
+        _, ranges = tick(instance, first.cursor)
+        assert len(ranges) == 1 and ranges[0][0] == day(yesterday).isoformat()
+        analyse(store, *(date.fromisoformat(d) for d in ranges[0]))
+    facts = row(store, "session_facts", "late")
+    assert (facts["total_cost"], facts["null_cost_rows"]) == (pytest.approx(0.6), 0)
+    assert facts["cost_complete"]
+    assert row(store, "cascade_analytics", "late")["cost_complete"]
+    assert (api_document()["total_cost"], api_document()["cost_complete"]) == (
+        pytest.approx(0.6), True)

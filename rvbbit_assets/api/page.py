@@ -3,7 +3,8 @@
 What the design's console shows, for a person rather than a program: the latest runs with
 the design's badges (anomaly 🔴/🟡/🟢 with the z-score as tooltip, "vs recent" change,
 input type, regression icon), the latest regressions, a chart per cascade of the last 30
-days' daily cost with the 7-day forecast and its interval, and the Pareto recommendations.
+days' daily cost with the 7-day forecast and its interval, the Pareto recommendations and the
+winner pattern suggestions ("💡 Try 'step by step' (in 85% of winners)"), significant first.
 
 No JavaScript and no build step: the page is one HTML document with inline CSS, sent with
 a Content-Security-Policy that allows no script at all. Every value from the store goes
@@ -35,6 +36,8 @@ from rvbbit_assets.assets.forecasts import (
     projection_sentence,
 )
 from rvbbit_assets.assets.input_complexity import CATEGORY_ORDER
+from rvbbit_assets.assets.pareto_frontier import MIN_TAKES_PER_MODEL, frontier_rows
+from rvbbit_assets.assets.prompt_patterns import species_patterns
 from rvbbit_assets.day_partitions import utc_now
 from rvbbit_assets.store import ClickHouseStore, StoreBusyError, StoreError, StoreSession
 
@@ -43,13 +46,16 @@ log = logging.getLogger("rvbbit_assets.api.page")
 RECENT_RUNS = 50
 RECENT_REGRESSIONS = 20
 PARETO_ROWS = 20
+PATTERN_SPECIES = 12
+PATTERNS_PER_SPECIES = 3
 # The design's thresholds: |z| > 2 is an outlier (is_cost_outlier), 1 < |z| <= 2 worth a look.
 OUTLIER_Z = 2.0
 WATCH_Z = 1.0
 REGRESSION_SEVERITIES = ("minor", "major", "critical")
 TRENDS = {"increasing": "↗ increasing", "decreasing": "↘ decreasing", "flat": "→ flat"}
 MINUS = "\u2212"  # the typographic minus of "−8%"
-PAGE_TABLES = ("cascade_analytics", "forecasts", "forecast_weekly", "pareto_frontier")
+PAGE_TABLES = ("cascade_analytics", "forecasts", "forecast_weekly", "pareto_frontier",
+               "prompt_patterns")
 # No script may run on this page, whatever a stored id contains; styles are inline.
 PAGE_HEADERS = {
     "Content-Security-Policy": (
@@ -82,7 +88,9 @@ class ForecastChart:
     cascade_id: str  # TOTAL for all cascades together
     history: list[tuple[date, float]]
     forecast: list[tuple[date, float, float, float]]  # day, predicted, lower, upper
-    trend: str
+    trend: str  # the design's: the sign of its line's slope
+    confidence: float  # the design's: R² of that line
+    trend_significant: str  # ours: flat unless the slope is significant
     projected_cost: float
     plus_minus: float
     coverage: float
@@ -97,6 +105,8 @@ class PageData:
     charts: tuple[ForecastChart, ...] = ()
     pareto: tuple[dict[str, Any], ...] = ()
     pareto_total: int = 0
+    patterns: tuple[dict[str, Any], ...] = ()  # by species (prompt_patterns.species_patterns)
+    pattern_species_total: int = 0
 
 
 _SUMMARY_SQL = """
@@ -109,7 +119,7 @@ FROM ${analytics}.cascade_analytics
 _RUN_COLUMNS = """
     session_id, cascade_id, created_at, input_category, total_cost, total_duration_ms,
     primary_model, cost_z_score, vs_recent_avg_cost, vs_recent_avg_duration, is_regression,
-    regression_severity
+    regression_severity, cost_complete
 """
 
 _RECENT_RUNS_SQL = f"""
@@ -130,22 +140,12 @@ LIMIT {{limit:UInt32}}
 _FORECASTS_SQL = """
 SELECT f.cascade_id AS cascade_id, f.day AS day, f.predicted_cost AS predicted_cost,
        f.lower_bound AS lower_bound, f.upper_bound AS upper_bound, f.trend AS trend,
+       f.confidence AS confidence, f.trend_significant AS trend_significant,
        f.history_end AS history_end, w.projected_cost AS projected_cost,
        w.plus_minus AS plus_minus, w.coverage AS coverage
 FROM ${analytics}.forecasts AS f
 INNER JOIN ${analytics}.forecast_weekly AS w ON w.cascade_id = f.cascade_id
 ORDER BY cascade_id, day
-"""
-
-# Largest evidence first, as in the pareto_frontier asset's metadata.
-_PARETO_SQL = """
-SELECT species_hash, cascade_id, cell_name, model, take_count, avg_cost, avg_quality,
-       quality_metric, recommended_model, cost_saving, recommendation,
-       count() OVER () AS recommendation_count
-FROM ${analytics}.pareto_frontier
-WHERE recommendation != ''
-ORDER BY take_count DESC, cost_saving DESC, species_hash, cascade_id, cell_name, model
-LIMIT {limit:UInt32}
 """
 
 
@@ -178,7 +178,9 @@ def load_page_data(session: StoreSession) -> PageData:
     )
     if not summary.run_count:
         return PageData(tables_missing=(), summary=summary)
-    pareto = _records(session, _PARETO_SQL, {"limit": PARETO_ROWS})
+    pareto, pareto_total = frontier_rows(session, None, advised_only=True, limit=PARETO_ROWS)
+    patterns, pattern_species = species_patterns(
+        session, None, per_species=PATTERNS_PER_SPECIES, species_limit=PATTERN_SPECIES)
     return PageData(
         tables_missing=(),
         summary=summary,
@@ -186,7 +188,9 @@ def load_page_data(session: StoreSession) -> PageData:
         regressions=tuple(_records(session, _REGRESSIONS_SQL, {"limit": RECENT_REGRESSIONS})),
         charts=tuple(_forecast_charts(session)),
         pareto=tuple(pareto),
-        pareto_total=int(pareto[0]["recommendation_count"]) if pareto else 0,
+        pareto_total=pareto_total,
+        patterns=tuple(patterns),
+        pattern_species_total=pattern_species,
     )
 
 
@@ -219,6 +223,8 @@ def _forecast_charts(session: StoreSession) -> list[ForecastChart]:
                     for row in days
                 ],
                 trend=first["trend"],
+                confidence=float(first["confidence"]),
+                trend_significant=first["trend_significant"],
                 projected_cost=float(first["projected_cost"]),
                 plus_minus=float(first["plus_minus"]),
                 coverage=float(first["coverage"]),
@@ -384,6 +390,14 @@ def _summary_tiles(summary: Summary, total_chart: ForecastChart | None) -> str:
     ) + "</div>"
 
 
+def cost_pending(run: dict[str, Any]) -> str:
+    """⏳ after the cost of a run whose late cost has not all arrived: it is not that cheap."""
+    if run["cost_complete"]:
+        return ""
+    return ('<span class="cost-pending" title="Cost not complete: some responses have no '
+            'cost yet (it arrives late); the run is recomputed when it lands">⏳</span>')
+
+
 def _run_row(run: dict[str, Any]) -> str:
     cost = _finite(run["total_cost"]) or 0.0
     started: datetime = run["created_at"]
@@ -393,7 +407,7 @@ def _run_row(run: dict[str, Any]) -> str:
         f'<td class="id">{api_link("session", run["session_id"], run["session_id"])}</td>'
         f'<td class="id">{api_link("cascade", run["cascade_id"], run["cascade_id"])}</td>'
         f"<td>{input_badge(run['input_category'])}</td>"
-        f'<td class="num">{esc(money(cost))}</td>'
+        f'<td class="num">{esc(money(cost))}{cost_pending(run)}</td>'
         f"<td>{anomaly_badge(run['cost_z_score'])}</td>"
         f'<td class="num">{vs_recent(run["vs_recent_avg_cost"])} {regression_icon(run)}</td>'
         f'<td class="num">{esc(duration(_finite(run["total_duration_ms"]) or 0.0))}</td>'
@@ -455,6 +469,18 @@ def _regressions_section(regressions: Sequence[dict[str, Any]], total: int) -> s
     )
 
 
+def evidence_badge(significant: bool, sample: str) -> str:
+    """Whether an insight rests on enough data (`sample` says on how much)."""
+    kind, label = ("significant", "significant") if significant else ("weak", "not significant")
+    return f'<span class="badge badge-{kind}" title="{esc(sample)}">{label}</span>'
+
+
+def _pareto_sample(significant: bool) -> str:
+    if significant:
+        return f"{MIN_TAKES_PER_MODEL} or more decided takes for this model and the advised one"
+    return f"fewer than {MIN_TAKES_PER_MODEL} decided takes for this model or the advised one"
+
+
 def _pareto_section(rows: Sequence[dict[str, Any]], total: int) -> str:
     if not rows:
         body = ('<p class="empty">No recommendation yet: no cheaper model of similar quality '
@@ -470,6 +496,7 @@ def _pareto_section(rows: Sequence[dict[str, Any]], total: int) -> str:
             f'<td><span class="pareto-recommendation">{esc(r["recommendation"])}</span>'
             + (f' <span class="badge badge-saving">saves {float(r["cost_saving"]):.0%}</span>'
                if _finite(r["cost_saving"]) is not None else "")
+            + " " + evidence_badge(r["significant"], _pareto_sample(r["significant"]))
             + "</td></tr>"
             for r in rows
         )
@@ -477,10 +504,52 @@ def _pareto_section(rows: Sequence[dict[str, Any]], total: int) -> str:
             '<div class="scroll"><table class="pareto"><thead><tr><th>Cascade · cell</th>'
             f"<th>Model</th><th>Recommendation</th></tr></thead><tbody>{items}</tbody>"
             "</table></div>"
+            '<p class="legend">Significant advice first; the rest rests on few takes.</p>'
         )
     return (
         '<section id="pareto" class="card">'
         f"<h2>Pareto recommendations <small>{len(rows)} of {total:,}</small></h2>"
+        f"{body}</section>"
+    )
+
+
+def _pattern_item(pattern: dict[str, Any], species: dict[str, Any]) -> str:
+    sample = (f"{species['winner_prompts']:,} winner and {species['loser_prompts']:,} loser "
+              f"base prompts, z = {pattern['z_score']:.1f}")
+    return (
+        '<li class="pattern-row">'
+        f'<span class="pattern-suggestion">{esc(pattern["suggestion"])}</span> '
+        f'<span class="sub">vs {pattern["loser_freq"]:.0%} of losers · lift '
+        f'{esc(signed(pattern["lift"] * 100))} pts</span> '
+        f"{evidence_badge(pattern['significant'], sample)}</li>"
+    )
+
+
+def _patterns_section(species: Sequence[dict[str, Any]], total: int) -> str:
+    if not species:
+        body = ('<p class="empty">No winner patterns yet: they need base prompts of winning '
+                "and losing takes in prompt_lineage.</p>")
+    else:
+        cards = "".join(
+            '<div class="pattern-species">'
+            f'<div class="pattern-head">{api_link("cascade", s["cascade_id"], s["cascade_id"])}'
+            f' · {esc(s["cell_name"])} <span class="sub" title="species {esc(s["species_hash"])}'
+            f'">species {esc(s["species_hash"][:10])} · {s["winner_prompts"]:,}/'
+            f'{s["loser_prompts"]:,} prompts (won/lost) · {s["pattern_count"]:,} patterns'
+            "</span></div>"
+            f'<ul class="patterns">{"".join(_pattern_item(p, s) for p in s["patterns"])}</ul>'
+            "</div>"
+            for s in species
+        )
+        body = (
+            f'<div class="pattern-grid">{cards}</div>'
+            '<p class="legend">Trigrams of the base prompts in more winners than losers (lift '
+            "&gt; 15 points), per species; significant ones first (20 prompts of each outcome "
+            "and z ≥ 3), then the rest.</p>"
+        )
+    return (
+        '<section id="patterns" class="card">'
+        f"<h2>Winner patterns <small>{len(species)} of {total:,} species</small></h2>"
         f"{body}</section>"
     )
 
@@ -559,14 +628,18 @@ def forecast_svg(chart: ForecastChart, first_day: date) -> str:
 
 
 def _forecast_card(chart: ForecastChart, axis_start: date) -> str:
-    trend = TRENDS.get(chart.trend, chart.trend)
+    trend = f"{TRENDS.get(chart.trend, chart.trend)} · R² {chart.confidence:.2f}"
     trend_class = chart.trend if chart.trend in TRENDS else "unknown"
+    trend_title = (f"The design's trend: the sign of the straight line's slope, R² "
+                   f"{chart.confidence:.2f}. Significant trend (p < 0.05): "
+                   f"{chart.trend_significant}.")
     title = (api_link("cascade", chart.cascade_id, chart.cascade_id)
              if chart.cascade_id != TOTAL else "All cascades")
     return (
         f'<div class="forecast-card{" total" if chart.cascade_id == TOTAL else ""}">'
         f'<div class="forecast-head"><span class="forecast-name">{title}</span>'
-        f'<span class="trend trend-{trend_class}">{esc(trend)}</span></div>'
+        f'<span class="trend trend-{trend_class}" title="{esc(trend_title)}">{esc(trend)}'
+        "</span></div>"
         f"{forecast_svg(chart, axis_start)}"
         f'<div class="projection-sentence">'
         f"{esc(projection_sentence(chart.projected_cost, chart.plus_minus))}</div></div>"
@@ -656,6 +729,16 @@ tbody tr:hover { background: #eff6ff; }
 .badge-severity-critical { background: #fee2e2; color: #991b1b; }
 .badge-severity-unknown { background: #f1f5f9; color: var(--muted); }
 .badge-saving { background: #dcfce7; color: #166534; }
+.badge-significant { background: #dbeafe; color: #1e40af; }
+.badge-weak { background: #f1f5f9; color: var(--muted); }
+.cost-pending { cursor: help; margin-left: 3px; }
+.pattern-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(380px, 1fr));
+  gap: 10px; }
+.pattern-species { border: 1px solid var(--line); border-radius: 8px; padding: 8px 10px; }
+.pattern-head { font-weight: 600; overflow-wrap: anywhere; }
+.patterns { list-style: none; margin: 6px 0 0; padding: 0; }
+.pattern-row { padding: 2px 0; }
+.pattern-suggestion { font-weight: 600; }
 .vs-recent { font-variant-numeric: tabular-nums; }
 .vs-recent-up { color: #b91c1c; }
 .vs-recent-down { color: #15803d; }
@@ -747,6 +830,7 @@ def render_page(data: PageData, now: datetime) -> str:
         + _regressions_section(data.regressions, summary.regressions)
         + _pareto_section(data.pareto, data.pareto_total)
         + "</div>"
+        + _patterns_section(data.patterns, data.pattern_species_total)
     )
     return _document(body, now, latest)
 

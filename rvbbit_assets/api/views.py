@@ -23,10 +23,16 @@ from rvbbit_assets.assets.alerts import (
 )
 from rvbbit_assets.assets.cell_analytics import cell_breakdown
 from rvbbit_assets.assets.forecasts import forecast_rows, projection_sentence, weekly_projection
+from rvbbit_assets.assets.pareto_frontier import frontier_rows
+from rvbbit_assets.assets.prompt_patterns import species_patterns
 from rvbbit_assets.store import StoreSession
 
 MAX_ID_LENGTH = 256
 RECENT_REGRESSIONS = 20
+# The cascade document's insights: the first of each, significant ones first.
+PATTERNS_PER_SPECIES = 10
+PATTERN_SPECIES = 50
+FRONTIER_ROWS = 200
 MAX_ALERTS_LIMIT = 1000
 DEFAULT_ALERTS_LIMIT = 100
 
@@ -125,8 +131,10 @@ def session_analytics(session: StoreSession, session_id: str) -> dict[str, Any] 
     """The design's `/api/analytics/session/{session_id}` document, or None when unknown.
 
     Exactly the design's keys, plus `prediction` ({predicted_cost, prediction_error}, or
-    null until the cost model has predicted the run) and `robust_detection` (the robust
-    scores and significance flags we recommend, beside the design's).
+    null until the cost model has predicted the run), `robust_detection` (the robust
+    scores and significance flags we recommend, beside the design's), `cost_complete`
+    (false while a late cost has not arrived: `total_cost` is then too low) and
+    `error_outlier` (the design's flag and the earlier runs it required).
     `anomaly_scores.is_outlier` is true when either score shown is an outlier (|z| > 2);
     `efficiency.cost_per_token` is the cost per output token, as in the design's worker.
     """
@@ -140,6 +148,7 @@ def session_analytics(session: StoreSession, session_id: str) -> dict[str, Any] 
         "cascade_id": row["cascade_id"],
         "input_category": row["input_category"],
         "total_cost": _f64(row["total_cost"]),
+        "cost_complete": bool(row["cost_complete"]),
         "baselines": {
             "global_avg": _f64(row["global_avg_cost"]),
             "cluster_avg": _f64(row["cluster_avg_cost"]),
@@ -149,6 +158,11 @@ def session_analytics(session: StoreSession, session_id: str) -> dict[str, Any] 
             "cost_z_score": _f32(row["cost_z_score"]),
             "duration_z_score": _f32(row["duration_z_score"]),
             "is_outlier": bool(row["is_cost_outlier"] or row["is_duration_outlier"]),
+        },
+        "error_outlier": {
+            "is_error_outlier": bool(row["is_error_outlier"]),
+            "rule": "errors while under 5% of the cascade's earlier runs had any",
+            "min_prior_runs": int(row["error_outlier_min_prior_runs"]),
         },
         "efficiency": {
             "cost_per_message": _f32(row["cost_per_message"]),
@@ -230,6 +244,8 @@ def forecast_for(session: StoreSession, cascade_id: str) -> dict[str, Any]:
             "lower_bound": _f64(r["lower_bound"]),
             "upper_bound": _f64(r["upper_bound"]),
             "trend": r["trend"],
+            "confidence": _f64(r["confidence"]),
+            "trend_significant": r["trend_significant"],
             "r_squared": _f64(r["r_squared"]),
         }
         for r in forecast_rows(session, cascade_id)
@@ -245,8 +261,23 @@ def forecast_for(session: StoreSession, cascade_id: str) -> dict[str, Any]:
     }
 
 
+def insights_for(session: StoreSession, cascade_id: str) -> dict[str, Any]:
+    """The cascade's winner pattern suggestions by species and its Pareto frontier rows,
+    significant ones first, each with its sample sizes; counts say how many there are in
+    all when more exist than shown."""
+    species, species_count = species_patterns(
+        session, cascade_id, per_species=PATTERNS_PER_SPECIES, species_limit=PATTERN_SPECIES)
+    frontier, frontier_count = frontier_rows(
+        session, cascade_id, advised_only=False, limit=FRONTIER_ROWS)
+    return {
+        "pattern_suggestions": {"species": species, "species_count": species_count},
+        "pareto_frontier": {"rows": frontier, "row_count": frontier_count},
+    }
+
+
 def cascade_summary(session: StoreSession, cascade_id: str) -> dict[str, Any] | None:
-    """Baselines by input category, recent regressions and the forecast; None when unknown."""
+    """Baselines by input category, recent regressions, the forecast and the insights
+    (pattern suggestions, Pareto frontier); None when unknown."""
     params = {"cascade_id": cascade_id}
     (totals,) = _records(session, _CASCADE_SQL, params)
     if not totals["run_count"]:
@@ -288,6 +319,7 @@ def cascade_summary(session: StoreSession, cascade_id: str) -> dict[str, Any] | 
         "baselines": baselines,
         "recent_regressions": regressions,
         "forecast": forecast_for(session, cascade_id),
+        **insights_for(session, cascade_id),
     }
 
 
@@ -371,7 +403,7 @@ WITH chosen AS
 )
 SELECT
     c.session_id AS session_id, c.cascade_id AS cascade_id, c.alert_type AS alert_type,
-    c.severity AS severity, c.message AS message, c.metric AS metric,
+    c.severity AS severity, c.message AS message, c.detail AS detail, c.metric AS metric,
     c.created_at AS created_at, c.detected_at AS detected_at,
     d.status AS status, d.attempts AS attempts, d.last_error AS last_error,
     d.updated_at AS updated_at
@@ -406,6 +438,7 @@ def recent_alerts(session: StoreSession, chosen: AlertFilter) -> dict[str, Any]:
                 "type": r["alert_type"],
                 "severity": r["severity"],
                 "message": r["message"],
+                "detail": r["detail"],
                 "session_id": r["session_id"],
                 "cascade_id": r["cascade_id"],
                 "metric": _f64(r["metric"]),

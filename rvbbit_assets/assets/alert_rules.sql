@@ -1,9 +1,11 @@
 -- The design's _check_for_alerts, set-based, over `analysed` (rows of cascade_analytics),
 -- plus error outliers. One row per alert; `rule_order` is the design's order of the rules.
+-- Every rule names its alert_type as a literal `'name' AS alert_type`: alerts.ALERT_TYPES is
+-- read from those. `message` is the design's text; `detail` what it leaves out ('' if nothing).
 --   cost_spike       cost_z_score > 3                  critical  "Cost is 3.4σ above normal!"
 --   regression       is_regression                     regression_severity
 --                                                      "Performance degradation: cost +N%"
---                                                      (", duration +M%" when duration > 30%)
+--                                                      (detail: cost and duration changes)
 --   prediction_miss  prediction_error > 1.5            warning   "Cost 180% higher than predicted"
 --   error_outlier    is_error_outlier                  warning   (one failed run is not an outage)
 -- and the flags we recommend (anomaly_scores, regression_flags), beside the design's:
@@ -15,6 +17,7 @@ SELECT
     session_id,
     cascade_id,
     created_at,
+    '' AS detail,
     'cost_spike' AS alert_type,
     1 AS rule_order,
     'critical' AS severity,
@@ -32,15 +35,18 @@ SELECT
     session_id,
     cascade_id,
     created_at,
+    concat('cost ', if(round(toFloat64(vs_recent_avg_cost)) >= 0, '+', '-'),
+           toDecimalString(abs(toFloat64(vs_recent_avg_cost)), 0), '%, duration ',
+           if(round(toFloat64(vs_recent_avg_duration)) >= 0, '+', '-'),
+           toDecimalString(abs(toFloat64(vs_recent_avg_duration)), 0), '%: the species'' ',
+           'last 10 earlier runs against the 10 before them (a regression: cost +20% or ',
+           'duration +30%)') AS detail,
     'regression' AS alert_type,
     2 AS rule_order,
     toString(regression_severity) AS severity,
     concat('Performance degradation: cost ',
            if(round(toFloat64(vs_recent_avg_cost)) >= 0, '+', '-'),
-           toDecimalString(abs(toFloat64(vs_recent_avg_cost)), 0), '%',
-           if(vs_recent_avg_duration > 30,
-              concat(', duration +', toDecimalString(toFloat64(vs_recent_avg_duration), 0), '%'),
-              '')) AS message,
+           toDecimalString(abs(toFloat64(vs_recent_avg_cost)), 0), '%') AS message,
     toFloat64(vs_recent_avg_cost) AS metric
 FROM analysed
 WHERE is_regression
@@ -51,6 +57,7 @@ SELECT
     session_id,
     cascade_id,
     created_at,
+    '' AS detail,
     'prediction_miss' AS alert_type,
     3 AS rule_order,
     'warning' AS severity,
@@ -69,6 +76,7 @@ SELECT
     session_id,
     cascade_id,
     created_at,
+    '' AS detail,
     'error_outlier' AS alert_type,
     4 AS rule_order,
     'warning' AS severity,
@@ -84,6 +92,7 @@ SELECT
     session_id,
     cascade_id,
     created_at,
+    '' AS detail,
     'cost_anomaly' AS alert_type,
     5 AS rule_order,
     'critical' AS severity,
@@ -98,6 +107,7 @@ SELECT
     session_id,
     cascade_id,
     created_at,
+    '' AS detail,
     'significant_regression' AS alert_type,
     6 AS rule_order,
     'major' AS severity,

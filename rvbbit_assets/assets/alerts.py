@@ -17,6 +17,7 @@ recorded `interrupted` and not resent (it may have gone out). Delivery failures 
 recorded and logged, never raised: the pipeline does not fail because a webhook is down.
 """
 
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -38,7 +39,10 @@ from rvbbit_assets.day_partitions import (
 )
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
-ALERT_TYPES = ("cost_spike", "regression", "prediction_miss", "error_outlier")
+# The one list of alert types: the ones the rules raise, in the rules' order.
+ALERT_TYPES: tuple[str, ...] = tuple(
+    re.findall(r"^\s*'(\w+)' AS alert_type,$", load_sql(__file__, "alert_rules"), re.M)
+)
 SEVERITIES = ("critical", "major", "minor", "warning")
 # A `sending` claim older than this belongs to a run that stopped mid-delivery.
 CLAIM_TIMEOUT = timedelta(minutes=15)
@@ -262,7 +266,8 @@ def deliver_alerts(
     group_name=INSIGHTS_GROUP,
     description=(
         "The design's alerts for every analysed run (cost spike z > 3, regression, prediction "
-        "miss > 150%, error outlier), stored once per (session_id, alert_type), delivered once "
+        "miss > 150%, error outlier) and ours (robust cost anomaly, significant regression), "
+        "stored once per (session_id, alert_type), delivered once "
         "to RVBBIT_ALERT_WEBHOOK_URL with retries; runs older than "
         "RVBBIT_ALERT_SEND_WINDOW_HOURS are recorded, not sent."
     ),

@@ -9,6 +9,7 @@ SELECT
     greatest(toDateTime64(r.created_at, 6), f.finished_at) AS run_finished_at,
     r.severity AS severity,
     r.message AS message,
+    r.detail AS detail,
     r.metric AS metric,
     if(p.detected_at > toDateTime(0), p.detected_at, now()) AS detected_at
 FROM raised AS r

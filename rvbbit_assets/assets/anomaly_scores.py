@@ -7,8 +7,18 @@ from rvbbit_assets.assets.detection_settings import SCORE_CONSTANTS, DetectionSe
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset, run_stage
 from rvbbit_assets.assets.priced_runs import priced_runs
 from rvbbit_assets.assets.session_facts import session_facts
+from rvbbit_assets.config import env_float
 from rvbbit_assets.day_partitions import DayRange, render_sql_template, replace_days
 from rvbbit_assets.store import ClickHouseStore, StoreSession
+
+DEFAULT_ERROR_OUTLIER_MIN_PRIOR_RUNS = 20
+
+
+def error_outlier_min_prior_runs() -> int:
+    """Earlier runs of its cascade a run needs before its errors can make it an error outlier
+    (the design's rule, "errors while the historical error rate is < 5%", needs a history)."""
+    return int(env_float("RVBBIT_ERROR_OUTLIER_MIN_PRIOR_RUNS",
+                         DEFAULT_ERROR_OUTLIER_MIN_PRIOR_RUNS, minimum=1, maximum=1e6))
 
 
 def build_anomaly_scores(
@@ -19,7 +29,8 @@ def build_anomaly_scores(
         session,
         "anomaly_scores",
         render_sql_template(__file__, "anomaly_scores"),
-        days.params() | settings.params() | SCORE_CONSTANTS,
+        days.params() | settings.params() | SCORE_CONSTANTS
+        | {"error_outlier_min_prior_runs": error_outlier_min_prior_runs()},
         days,
     )
     (cost, duration, tokens, errors, anomalies, slow), = session.rows(
@@ -52,10 +63,12 @@ def build_anomaly_scores(
     deps=[session_facts, priced_runs, baselines],
     description=(
         "The design's cost, duration and token z-scores of each run against its cluster "
-        "baseline (0 when the stddev is 0), |z| > 2 outlier flags, error outliers and "
-        "efficiency; and the recommended flags: cost and duration far above what the run was "
-        "expected to cost (robust z on a log scale above RVBBIT_ANOMALY_THRESHOLD), with the "
-        "factor that drives the excess and its dollar impact."
+        "baseline (0 when the stddev is 0), |z| > 2 outlier flags, error outliers (errors "
+        "while under 5% of the cascade's earlier runs had any, given "
+        "RVBBIT_ERROR_OUTLIER_MIN_PRIOR_RUNS earlier runs, 20 by default) and efficiency; and "
+        "the recommended flags: cost and duration far above what the run was expected to cost "
+        "(robust z on a log scale above RVBBIT_ANOMALY_THRESHOLD), with the factor that drives "
+        "the excess and its dollar impact."
     ),
 )
 def anomaly_scores(context: AssetExecutionContext, store: ClickHouseStore) -> MaterializeResult:

@@ -9,7 +9,10 @@
               toDecimalString(abs({{ usd }}), 4)))
 {%- endmacro -%}
 -- z = (value - cluster avg) / cluster stddev, 0 when the stddev is 0; outliers |z| > 2.
--- An error outlier has errors while under 5% of its cascade's (at least 20) prior runs had any.
+-- An error outlier (the design's) has errors while under 5% of its cascade's earlier runs had
+-- any. A rate of 0 out of 3 runs says little, so it also needs
+-- {error_outlier_min_prior_runs} earlier runs (RVBBIT_ERROR_OUTLIER_MIN_PRIOR_RUNS), kept in
+-- the row beside the flag.
 --
 -- The recommended flags, beside the design's, from priced_runs.sql and robust_baselines.sql:
 --   expected cost = the baseline's median canonical cost (usual prices, usual calls)
@@ -40,8 +43,9 @@ SELECT
     abs(duration_z_score) > 2 AS is_duration_outlier,
     abs(tokens_z_score) > 2 AS is_tokens_outlier,
     f.error_count > 0
-        AND b.global_run_count >= 20
+        AND b.global_run_count >= {error_outlier_min_prior_runs:UInt32}
         AND b.global_runs_with_errors < 0.05 * b.global_run_count AS is_error_outlier,
+    {error_outlier_min_prior_runs:UInt32} AS error_outlier_min_prior_runs,
     if(f.message_count = 0, 0, f.total_cost / f.message_count) AS cost_per_message,
     if(f.total_tokens_out = 0, 0, f.total_cost / f.total_tokens_out) AS cost_per_output_token,
     if(f.message_count = 0, 0, f.total_duration_ms / f.message_count) AS duration_per_message,

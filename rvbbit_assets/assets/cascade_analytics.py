@@ -17,7 +17,9 @@ from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
-ANALYSIS_VERSION = 1
+# 2: takes per (cell, take), children = sub-cascades with their descendants (issue 17); rows
+# of version 1 counted takes by index across cells and every child session.
+ANALYSIS_VERSION = 2
 
 
 def build_cascade_analytics(session: StoreSession, days: DayRange) -> StageSummary:

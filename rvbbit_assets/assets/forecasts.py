@@ -14,8 +14,8 @@ costs. Daily LLM spend needs three more things, all kept here:
   the noise in proportion to the level (as the weekday factors already assume), and a ±
   for the 7-day total that allows for errors persisting from day to day.
 
-The trend: linregress on the deseasonalised costs, its slope shrunk toward flat by the
-evidence for it (fit_level). Chosen on the rolling-origin backtest (backtest_series) of
+The forecast's level: linregress on the deseasonalised costs, its slope shrunk toward flat by
+the evidence for it (fit_level). Chosen on the rolling-origin backtest (backtest_series) of
 three demo loads of 60-90 days (seeds 5, 7, 11), as generated (no trend) and with a planted
 growth; per-series MAE over the naive "same day last week" MAE, mean over the series and
 loads, lower is better:
@@ -33,6 +33,10 @@ there is: the shrunk slope is never more than 0.03 from the best of these. Held-
 inside the 80% intervals: 80-83% per load as generated, 75-78% with growth (a weak trend
 is shrunk, so its forecast lags); the full line would hold 80% there but loses 0.06 of MAE
 on the loads without a trend.
+
+The `trend` label and its `confidence` are the design's (design_trend): the sign of the
+slope of the straight line through the fitted daily costs, and that line's R². Ours,
+`trend_significant`, is 'flat' unless the deseasonalised slope is significant.
 """
 
 import math
@@ -60,7 +64,7 @@ TOTAL = "*"  # cascade_id of the series of all cascades together
 HORIZON_DAYS = 7
 HISTORY_DAYS = 30  # the design's fitting window
 COVERAGE = 0.80  # nominal coverage of the daily intervals and of the weekly ±
-TREND_P_VALUE = 0.05  # for the trend label: 'flat' unless the slope is significant
+TREND_P_VALUE = 0.05  # for trend_significant: 'flat' unless the slope is significant
 SLOPE_SHRINKAGE = 2.0  # how strongly a slope is pulled toward flat (see fit_level)
 # Fewer days cannot separate a trend from the weekday pattern and noise: forecast the level.
 MIN_DAYS_FOR_TREND = 7
@@ -77,6 +81,8 @@ FORECAST_COLUMNS = (
     "lower_bound",
     "upper_bound",
     "trend",
+    "trend_significant",
+    "confidence",
     "r_squared",
     "history_start",
     "history_end",
@@ -91,8 +97,10 @@ class SeriesForecast:
     predicted: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
-    trend: str  # increasing | decreasing | flat
-    r_squared: float
+    trend: str  # the design's: increasing | decreasing (sign of its slope) | flat (none)
+    trend_significant: str  # increasing | decreasing (significant slope) | flat
+    confidence: float  # the design's: R² of its straight line
+    r_squared: float  # in-sample fit of the whole model
     weekly_total: float  # sum of `predicted` over the horizon
     weekly_plus_minus: float  # half-width of the COVERAGE interval of that sum
 
@@ -131,6 +139,19 @@ def fit_level(day_index: np.ndarray, values: np.ndarray) -> LevelFit:
         slope=slope,
         significant=bool(line.pvalue < TREND_P_VALUE),
     )
+
+
+def design_trend(costs: np.ndarray) -> tuple[str, float]:
+    """The design's trend of daily `costs`: 'increasing' or 'decreasing' by the sign of the
+    slope of the least-squares line (scipy linregress, as the design), and its confidence, the
+    line's R². 'flat' with confidence 0 only when there is no slope at all: a single day or a
+    constant series (the design would call that 'decreasing')."""
+    if len(costs) < 2 or np.ptp(costs) <= 1e-9 * np.abs(costs).max():
+        return "flat", 0.0
+    line = stats.linregress(np.arange(len(costs)), costs)
+    if line.slope == 0:
+        return "flat", 0.0
+    return ("increasing" if line.slope > 0 else "decreasing"), float(line.rvalue**2)
 
 
 def weekday_factors(costs: np.ndarray, weekdays: np.ndarray, level: np.ndarray) -> np.ndarray:
@@ -259,14 +280,17 @@ def forecast_series(
         if total_variation > 0 else 0.0
     )
     predicted = np.maximum(predicted_raw, 0.0)  # spend cannot be negative
+    trend, confidence = design_trend(history)
     return SeriesForecast(
         predicted=predicted,
         lower=np.maximum(predicted_raw - half_width, 0.0),
         upper=np.maximum(predicted_raw + half_width, 0.0),
-        trend=(
+        trend=trend,
+        trend_significant=(
             "flat" if not level.significant
             else "increasing" if level.slope > 0 else "decreasing"
         ),
+        confidence=confidence,
         r_squared=r_squared,
         weekly_total=float(predicted.sum()),
         weekly_plus_minus=float(weekly_plus_minus),
@@ -434,6 +458,8 @@ def compute_forecasts(
                     "lower_bound": float(lower),
                     "upper_bound": float(upper),
                     "trend": forecast.trend,
+                    "trend_significant": forecast.trend_significant,
+                    "confidence": forecast.confidence,
                     "r_squared": forecast.r_squared,
                     "history_start": window.index[0],
                     "history_end": history_end,
@@ -512,7 +538,7 @@ def projection_sentence(projected: float, plus_minus: float) -> str:
 
 
 def projection_markdown(tables: ForecastTables) -> str:
-    """Per series: the 7-day projection with its ±, trend and R²; the total first."""
+    """Per series: the 7-day projection with its ±, trends and R²; the total first."""
     daily = tables.forecasts.drop_duplicates("cascade_id").set_index("cascade_id")
     return pd.DataFrame(
         {
@@ -523,8 +549,11 @@ def projection_markdown(tables: ForecastTables) -> str:
                     tables.weekly["projected_cost"], tables.weekly["plus_minus"], strict=True
                 )
             ],
-            "trend": tables.weekly["cascade_id"].map(daily["trend"]),
-            "R²": tables.weekly["cascade_id"].map(daily["r_squared"]).map("{:.2f}".format),
+            "trend (design)": tables.weekly["cascade_id"].map(daily["trend"]),
+            "confidence (R² of the line)": tables.weekly["cascade_id"].map(
+                daily["confidence"]).map("{:.2f}".format),
+            "significant trend": tables.weekly["cascade_id"].map(daily["trend_significant"]),
+            "model R²": tables.weekly["cascade_id"].map(daily["r_squared"]).map("{:.2f}".format),
         }
     ).to_markdown(index=False)
 
@@ -624,9 +653,10 @@ def forecast_metadata(tables: ForecastTables, rows: int) -> dict[str, Any]:
     description=(
         f"Daily cost per cascade and in total ('*') for the {HORIZON_DAYS} days after the last "
         f"complete day of analysed runs: the design's linear trend over the last "
-        f"{HISTORY_DAYS} days (shrunk toward flat by its evidence; labelled increasing/"
-        f"decreasing when significant at p < {TREND_P_VALUE}) on weekday-deseasonalised "
-        "costs, days without runs as zero, with "
+        f"{HISTORY_DAYS} days (shrunk toward flat by its evidence) on weekday-deseasonalised "
+        "costs, days without runs as zero; the design's trend label (sign of its line's "
+        "slope, confidence = R²) and ours (trend_significant: increasing/decreasing when "
+        f"significant at p < {TREND_P_VALUE}); with "
         f"{COVERAGE:.0%} prediction intervals and the projected weekly total ± "
         "(forecast_weekly). A rolling-origin backtest against the naive 'same day last "
         "week' forecast lands in forecast_backtest."

@@ -2,9 +2,13 @@
 
 The design's "Pareto Frontier Analysis" made set-based: one query compares every model of
 every species/cell (and cascade) at once, on average cost per take and average quality
-(evaluator score where prompt_lineage logged one, else win rate). A model with too few
-takes is left out, so one lucky run cannot put it on the frontier; a row whose model has a
-cheaper frontier model of similar quality says so in a recommendation sentence.
+(evaluator score where prompt_lineage logged one, else win rate), as the design's SQL does.
+Each row carries its sample size (take_count) and is `significant` when the model, and the
+model it is advised to use instead, have MIN_TAKES_PER_MODEL decided takes each: on sparse
+data one lucky run can put a model on the frontier, and the flag says so instead of hiding
+the row. A row whose model has a cheaper frontier model of similar quality says so in a
+recommendation sentence; a significant model is advised from the frontier of the
+significant models when one qualifies there.
 """
 
 from typing import Any
@@ -18,7 +22,8 @@ from rvbbit_assets.column_schemas import table_metadata
 from rvbbit_assets.day_partitions import load_sql, replace_table
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
-# Decided takes a model needs in a species/cell before it is compared at all.
+# Decided takes a model needs in a species/cell before its place on the frontier is
+# significant (the design compares models with any number of takes).
 MIN_TAKES_PER_MODEL = 20
 # "Similar quality": at most this much lower, on the 0-1 scale of scores and win rates.
 SIMILAR_QUALITY_MARGIN = 0.05
@@ -26,6 +31,11 @@ SIMILAR_QUALITY_MARGIN = 0.05
 MIN_COST_SAVING = 0.10
 TOP_ROWS_SHOWN = 10
 NULLABLE_FLOAT_COLUMNS = ("avg_evaluator_score", "cost_saving")
+FRONTIER_ROW_COLUMNS = (
+    "species_hash", "cascade_id", "cell_name", "model", "take_count", "run_count", "avg_cost",
+    "win_rate", "quality_metric", "avg_quality", "models_compared", "is_pareto", "significant",
+    "is_pareto_among_significant", "recommended_model", "cost_saving", "recommendation",
+)
 
 
 def compute_pareto_frontier(session: StoreSession) -> pd.DataFrame:
@@ -45,14 +55,39 @@ def compute_pareto_frontier(session: StoreSession) -> pd.DataFrame:
     return frame.astype({column: "Float64" for column in NULLABLE_FLOAT_COLUMNS})
 
 
+def frontier_rows(
+    session: StoreSession, cascade_id: str | None, advised_only: bool, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Stored frontier rows (one cascade's, or all when `cascade_id` is None), significant
+    first, at most `limit`; and how many rows match in all."""
+    rows = session.rows(
+        load_sql(__file__, "frontier_rows"),
+        {"cascade_id": cascade_id, "advised_only": advised_only, "limit": limit},
+    )
+    total = int(rows[0][-1]) if rows else 0  # total_rows, the last column
+    records = [dict(zip(FRONTIER_ROW_COLUMNS, row[:-1], strict=True)) for row in rows]
+    return [
+        {
+            **{c: record[c] for c in ("species_hash", "cascade_id", "cell_name", "model",
+                                      "quality_metric", "recommended_model", "recommendation")},
+            **{c: int(record[c]) for c in ("take_count", "run_count", "models_compared")},
+            **{c: float(record[c]) for c in ("avg_cost", "win_rate", "avg_quality")},
+            "cost_saving": None if record["cost_saving"] is None else float(record["cost_saving"]),
+            **{c: bool(record[c]) for c in ("is_pareto", "significant",
+                                            "is_pareto_among_significant")},
+        }
+        for record in records
+    ], total
+
+
 def top_recommendations_markdown(frame: pd.DataFrame) -> str:
-    """The rows with advice, largest evidence first, as a markdown table."""
+    """The rows with advice, significant first, then largest evidence, as a markdown table."""
     advised = frame[frame["recommendation"] != ""]
     if advised.empty:
         return "No cheaper model of similar quality on any frontier."
     top = advised.sort_values(
-        ["take_count", "cost_saving", "species_hash", "model"],
-        ascending=[False, False, True, True],
+        ["significant", "take_count", "cost_saving", "species_hash", "model"],
+        ascending=[False, False, False, True, True],
     ).head(TOP_ROWS_SHOWN)
     return pd.DataFrame(
         {
@@ -62,6 +97,7 @@ def top_recommendations_markdown(frame: pd.DataFrame) -> str:
             "takes": top["take_count"],
             "avg cost": top["avg_cost"].map("${:.5f}".format),
             "quality": top["avg_quality"].map("{:.2f}".format),
+            "significant": top["significant"].map({True: "yes", False: "no"}),
             "recommendation": top["recommendation"],
         }
     ).to_markdown(index=False)
@@ -74,9 +110,10 @@ def top_recommendations_markdown(frame: pd.DataFrame) -> str:
     kinds={"clickhouse"},
     description=(
         "Per species, cascade and cell: each model's average cost per take, average quality "
-        "(evaluator score, else win rate), take and run counts, whether it is on the Pareto "
-        f"frontier (models with at least {MIN_TAKES_PER_MODEL} decided takes), and a "
-        "recommendation when a cheaper frontier model is of similar quality."
+        "(evaluator score, else win rate), take and run counts, whether it is on the design's "
+        "Pareto frontier, whether it is significant (at least "
+        f"{MIN_TAKES_PER_MODEL} decided takes, for the model and the one it is advised to "
+        "use), and a recommendation when a cheaper frontier model is of similar quality."
     ),
 )
 def pareto_frontier(context: AssetExecutionContext, store: ClickHouseStore) -> MaterializeResult:
@@ -93,13 +130,14 @@ def pareto_frontier(context: AssetExecutionContext, store: ClickHouseStore) -> M
             "species_cells_compared": comparisons,
             "models_on_frontier": int(frame["is_pareto"].astype(bool).sum()),
             "recommendations": int((frame["recommendation"] != "").sum()),
+            "significant_recommendations": int(
+                ((frame["recommendation"] != "") & frame["significant"].astype(bool)).sum()),
             "top_recommendations": MetadataValue.md(top_recommendations_markdown(frame)),
         }
     else:
         comparisons = 0
         metadata["note"] = MetadataValue.text(
-            f"No species/cell has two models with at least {MIN_TAKES_PER_MODEL} decided "
-            "takes each: nothing to compare yet."
+            "No take set with a winner and a model in the logs: nothing to compare yet."
         )
     context.log.info(f"pareto_frontier: {rows} rows over {comparisons} species/cells")
     return MaterializeResult(metadata=metadata)

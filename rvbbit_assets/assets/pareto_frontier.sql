@@ -5,9 +5,15 @@
 -- tracking is on, and sometimes not at all. prompt_lineage adds what the log lacks, the
 -- take's evaluator_score, joined on (session_id, cell_name, take_index).
 --
--- Quality is the average evaluator score when every compared model of the species/cell has
--- at least {min_takes} scored takes, else the win rate: one metric per comparison, since a
--- score and a win rate cannot be compared with each other.
+-- Every model with a decided take is compared, as in the design's SQL; a model with at
+-- least {min_takes} decided takes is `significant`. The frontier is the design's, over all
+-- models; a second one over the significant models only is where a significant model's
+-- recommendation comes from when it has one, so that one lucky model with three takes does
+-- not hide well-measured advice (the lucky one is still shown, flagged not significant).
+--
+-- Quality is the average evaluator score when every compared model of the species/cell has a
+-- score for at least half of its takes, else the win rate: one metric per comparison, since
+-- a score and a win rate cannot be compared with each other.
 WITH
     takes AS
     (
@@ -70,19 +76,17 @@ WITH
            AND s.take_index = t.take_number
         WHERE (t.session_id, t.take_cell) IN (SELECT session_id, take_cell FROM decided_take_sets)
         GROUP BY species_hash, cascade_id, cell_name, model
-        -- The minimum sample: one lucky run must not put a model on the frontier.
-        HAVING take_count >= {min_takes:UInt64} AND avg_cost IS NOT NULL
+        HAVING avg_cost IS NOT NULL
         SETTINGS join_use_nulls = 1
     ),
     comparisons AS
     (
-        -- Every species/cell with at least two models to compare, its models as parallel
-        -- arrays (index i is one model).
+        -- Every species/cell, its models as parallel arrays (index i is one model).
         SELECT
             species_hash,
             cascade_id,
             cell_name,
-            if(min(scored_takes) >= {min_takes:UInt64}, 'evaluator_score', 'win_rate')
+            if(min(scored_takes * 2 >= take_count), 'evaluator_score', 'win_rate')
                 AS quality_metric,
             groupArray(model) AS models,
             groupArray(take_count) AS take_counts,
@@ -90,6 +94,7 @@ WITH
             groupArray(avg_cost) AS costs,
             groupArray(win_rate) AS win_rates,
             groupArray(scored_takes) AS scored,
+            groupArray(take_count >= {min_takes:UInt64}) AS significant_models,
             -- groupArray skips NULLs, which would misalign the arrays: 0 stands for "no
             -- score" here (scored_takes tells them apart).
             groupArray(ifNull(avg_evaluator_score, 0)) AS scores,
@@ -101,15 +106,19 @@ WITH
             arrayMap(q -> round(q, 9), qualities) AS quality_keys,
             -- The design's NOT EXISTS: j dominates i when it is at least as cheap and at
             -- least as good and strictly better in one. Equal models dominate neither.
-            arrayMap(i -> NOT arrayExists(
+            arrayMap(i -> arrayMap(
                     j -> j != i
                         AND cost_keys[j] <= cost_keys[i] AND quality_keys[j] >= quality_keys[i]
                         AND (cost_keys[j] < cost_keys[i] OR quality_keys[j] > quality_keys[i]),
                     arrayEnumerate(models)),
-                arrayEnumerate(models)) AS pareto_flags
+                arrayEnumerate(models)) AS dominated_by,
+            arrayMap(i -> NOT has(dominated_by[i], true), arrayEnumerate(models)) AS pareto_flags,
+            -- The same among the significant models only.
+            arrayMap(i -> significant_models[i] AND NOT arrayExists(
+                    j -> dominated_by[i][j] AND significant_models[j], arrayEnumerate(models)),
+                arrayEnumerate(models)) AS significant_pareto_flags
         FROM model_stats
         GROUP BY species_hash, cascade_id, cell_name
-        HAVING length(models) >= 2
     ),
     recommended AS
     (
@@ -128,14 +137,20 @@ WITH
             qualities[i] AS avg_quality,
             length(models) AS models_compared,
             pareto_flags[i] AS is_pareto,
+            significant_pareto_flags[i] AS is_pareto_among_significant,
             -- The cheapest frontier model that saves at least {min_saving} of the cost and
             -- loses at most {quality_margin} of quality (the name breaks cost ties); 0 = none.
-            arraySort(j -> (costs[j], models[j]), arrayFilter(
-                j -> pareto_flags[j] AND j != i
-                    AND costs[j] <= costs[i] * (1 - {min_saving:Float64})
-                    AND qualities[j] >= qualities[i] - {quality_margin:Float64},
-                arrayEnumerate(models))) AS cheaper_alternatives,
-            if(empty(cheaper_alternatives), 0, cheaper_alternatives[1]) AS pick,
+            -- A significant model looks on the significant frontier first.
+            arrayMap(frontier -> arraySort(j -> (costs[j], models[j]), arrayFilter(
+                    j -> frontier[j] AND j != i
+                        AND costs[j] <= costs[i] * (1 - {min_saving:Float64})
+                        AND qualities[j] >= qualities[i] - {quality_margin:Float64},
+                    arrayEnumerate(models))),
+                [if(significant_models[i], significant_pareto_flags,
+                    arrayMap(m -> false, models)), pareto_flags]) AS cheaper_alternatives,
+            arrayFirst(alternatives -> notEmpty(alternatives), cheaper_alternatives) AS chosen,
+            if(empty(chosen), 0, chosen[1]) AS pick,
+            significant_models[i] AND (pick = 0 OR significant_models[pick]) AS significant,
             models[pick] AS pick_model,
             costs[pick] AS pick_cost,
             win_rates[pick] AS pick_win_rate,
@@ -158,6 +173,8 @@ SELECT
     avg_quality,
     models_compared,
     is_pareto,
+    significant,
+    is_pareto_among_significant,
     if(pick = 0, NULL, pick_model) AS recommended_model,
     if(pick = 0, NULL, 1 - pick_cost / avg_cost) AS cost_saving,
     if(pick = 0, '', concat(

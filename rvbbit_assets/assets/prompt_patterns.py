@@ -1,9 +1,13 @@
 """prompt_patterns: the phrases that winning prompts of a species use, and losing ones don't.
 
 The design's "N-gram Winner Patterns", computed in ClickHouse over prompt_lineage's base
-prompts (generation 0) of every species at once: 2- to 4-word n-grams, the share of winner
-and of loser prompts containing each, and lift = winner share - loser share. RVBBIT does
-not always fill prompt_lineage; then the table is emptied and the metadata says why.
+prompts (generation 0) of every species at once: trigrams, the share of winner and of loser
+prompts containing each, lift = winner share - loser share, and every trigram with a lift
+above MIN_LIFT, as the design returns them. On sparse data most of those are chance: each
+row says how many prompts it rests on and whether it is `significant` (MIN_PROMPTS_PER_OUTCOME
+prompts of each outcome and a z-score of at least MIN_Z_SCORE); significant rows rank
+first. RVBBIT does not always fill prompt_lineage; then the table is emptied and the metadata
+says why.
 """
 
 from typing import Any
@@ -19,15 +23,15 @@ from rvbbit_assets.store import ClickHouseStore, StoreSession
 
 # The design's threshold: the phrase is in at least 15 points more of the winners.
 MIN_LIFT = 0.15
-# Winner and loser base prompts a species needs (each) before its phrases are compared.
+NGRAM_WORDS = 3  # the design's trigrams
+# A significant pattern: its species has this many winner and loser base prompts (each) ...
 MIN_PROMPTS_PER_OUTCOME = 20
-# The lift must also be this many standard errors from zero (two-proportion z-test).
+# ... and its lift is this many standard errors from zero (two-proportion z-test).
 # Hundreds of n-grams of every species are tested at once: at 2, a demo load let through a
 # style phrase that the generator draws independently of winning; the planted one has z > 8.
 MIN_Z_SCORE = 3.0
-MIN_NGRAM_WORDS, MAX_NGRAM_WORDS = 2, 4
-# English function words, as splitByNonAlpha splits them ("let's" -> "let", "s"). An
-# n-gram may contain them ("step by step") but not start or end with one.
+# English function words, as splitByNonAlpha splits them ("let's" -> "let", "s"). A
+# trigram may contain them ("step by step") but not start or end with one.
 STOP_WORDS: tuple[str, ...] = (
     "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "d", "do", "for", "from",
     "has", "have", "i", "if", "in", "is", "it", "its", "let", "ll", "m", "me", "my", "nor",
@@ -36,40 +40,81 @@ STOP_WORDS: tuple[str, ...] = (
     "what", "when", "which", "who", "will", "with", "would", "you", "your",
 )
 TOP_ROWS_SHOWN = 10
+SPECIES_COLUMNS = ("species_hash", "cascade_id", "cell_name", "winner_prompts", "loser_prompts",
+                   "pattern_count", "significant_count")
+PATTERN_COLUMNS = ("ngram", "winner_count", "loser_count", "winner_freq", "loser_freq", "lift",
+                   "z_score", "significant", "pattern_rank", "recommendation")
+
+
+def suggestion(ngram: str, winner_freq: float) -> str:
+    """The design's line for a person: "💡 Try 'step by step' (in 85% of winners)"."""
+    return f"💡 Try '{ngram}' (in {winner_freq:.0%} of winners)"
+
+
+def species_patterns(
+    session: StoreSession, cascade_id: str | None, per_species: int, species_limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The stored patterns by species (one cascade's, or all when `cascade_id` is None):
+    species with a significant pattern first, each with its first `per_species` patterns
+    and their suggestion lines; and how many species have patterns in all."""
+    rows = session.rows(
+        load_sql(__file__, "species_patterns"),
+        {"cascade_id": cascade_id, "per_species": per_species, "species_limit": species_limit},
+    )
+    species: dict[str, dict[str, Any]] = {}
+    species_count = 0
+    for row in rows:
+        record = dict(zip((*SPECIES_COLUMNS, "species_count", *PATTERN_COLUMNS), row,
+                          strict=True))
+        species_count = int(record["species_count"])
+        group = species.setdefault(record["species_hash"], {
+            **{c: record[c] for c in SPECIES_COLUMNS[:3]},
+            **{c: int(record[c]) for c in SPECIES_COLUMNS[3:]},
+            "patterns": [],
+        })
+        group["patterns"].append({
+            "ngram": record["ngram"],
+            "suggestion": suggestion(record["ngram"], float(record["winner_freq"])),
+            "recommendation": record["recommendation"],
+            **{c: int(record[c]) for c in ("winner_count", "loser_count", "pattern_rank")},
+            **{c: float(record[c]) for c in ("winner_freq", "loser_freq", "lift", "z_score")},
+            "significant": bool(record["significant"]),
+        })
+    return list(species.values()), species_count
 
 
 def compute_prompt_patterns(session: StoreSession) -> pd.DataFrame:
-    """Every kept n-gram of every species with enough base prompts, best lift first."""
+    """Every trigram with a lift above MIN_LIFT of every species with a winner and a loser
+    base prompt; significant ones first, then by lift."""
     return session.df(
         load_sql(__file__, "prompt_patterns"),
         {
             "min_prompts": MIN_PROMPTS_PER_OUTCOME,
             "min_lift": MIN_LIFT,
             "min_z_score": MIN_Z_SCORE,
-            "min_words": MIN_NGRAM_WORDS,
-            "max_words": MAX_NGRAM_WORDS,
+            "ngram_words": NGRAM_WORDS,
             "stop_words": list(STOP_WORDS),
         },
     )
 
 
 def lineage_overview(session: StoreSession) -> tuple[int, int]:
-    """Base prompts in prompt_lineage, and species with enough of them to compare."""
+    """Base prompts in prompt_lineage, and species with a winner and a loser among them."""
     (base_prompts, species), = session.rows(
         "SELECT sum(prompts), countIf(species_hash NOT IN ('', 'unknown_species')"
-        "                             AND winners >= {min:UInt64} AND losers >= {min:UInt64})"
+        "                             AND winners > 0 AND losers > 0)"
         " FROM (SELECT species_hash, count() AS prompts, countIf(is_winner) AS winners,"
         "       countIf(NOT is_winner) AS losers"
         "       FROM ${source}.prompt_lineage WHERE generation = 0 GROUP BY species_hash)",
-        {"min": MIN_PROMPTS_PER_OUTCOME},
     )
     return int(base_prompts or 0), int(species or 0)
 
 
 def top_patterns_markdown(frame: pd.DataFrame) -> str:
-    """The highest lifts over all species, as a markdown table."""
+    """The significant patterns first, then the highest lifts, over all species."""
     top = frame.sort_values(
-        ["lift", "species_hash", "pattern_rank"], ascending=[False, True, True]
+        ["significant", "lift", "species_hash", "pattern_rank"],
+        ascending=[False, False, True, True],
     ).head(TOP_ROWS_SHOWN)
     return pd.DataFrame(
         {
@@ -81,6 +126,8 @@ def top_patterns_markdown(frame: pd.DataFrame) -> str:
             "lift": top["lift"].map("{:+.2f}".format),
             "prompts (w/l)": top["winner_prompts"].astype(str) + "/"
             + top["loser_prompts"].astype(str),
+            "z": top["z_score"].map("{:.1f}".format),
+            "significant": top["significant"].map({True: "yes", False: "no"}),
         }
     ).to_markdown(index=False)
 
@@ -94,13 +141,10 @@ def empty_result_note(base_prompts: int, species_compared: int) -> str:
         )
     if species_compared == 0:
         return (
-            f"No species has {MIN_PROMPTS_PER_OUTCOME} winner and {MIN_PROMPTS_PER_OUTCOME} "
-            f"loser base prompts yet ({base_prompts} base prompts in all)."
+            f"No species has both a winner and a loser base prompt yet ({base_prompts} base "
+            "prompts in all)."
         )
-    return (
-        f"No n-gram has a lift above {MIN_LIFT} with a z-score of at least {MIN_Z_SCORE} in "
-        f"the {species_compared} species compared."
-    )
+    return f"No trigram has a lift above {MIN_LIFT} in the {species_compared} species compared."
 
 
 @asset(
@@ -109,9 +153,10 @@ def empty_result_note(base_prompts: int, species_compared: int) -> str:
     metadata=table_metadata("prompt_patterns"),
     kinds={"clickhouse"},
     description=(
-        "Winning prompt phrases per species: 2- to 4-word n-grams of prompt_lineage base "
-        "prompts with their winner and loser frequencies and lift, kept when the lift is "
-        f"above {MIN_LIFT} and significant, with the design's 'Try adding ...' advice."
+        "Winning prompt phrases per species: trigrams of prompt_lineage base prompts with "
+        f"their winner and loser frequencies and lift, every one above {MIN_LIFT} (the "
+        "design's rows), with the prompt counts, z-score and a significant flag (significant "
+        "first), and the design's 'Try adding ...' advice."
     ),
 )
 def prompt_patterns(context: AssetExecutionContext, store: ClickHouseStore) -> MaterializeResult:
@@ -129,6 +174,7 @@ def prompt_patterns(context: AssetExecutionContext, store: ClickHouseStore) -> M
     if rows:
         metadata |= {
             "species_with_patterns": int(frame["species_hash"].nunique()),
+            "significant_patterns": int(frame["significant"].astype(bool).sum()),
             "top_patterns": MetadataValue.md(top_patterns_markdown(frame)),
         }
     else:

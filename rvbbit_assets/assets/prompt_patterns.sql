@@ -1,5 +1,7 @@
--- The design's winning n-gram mining, set-based over every species at once: which 2- to
--- 4-word phrases winning base prompts (generation 0) contain more often than losing ones.
+-- The design's winning n-gram mining, set-based over every species at once: the trigrams
+-- that winning base prompts (generation 0) contain more often than losing ones, every one
+-- with lift > {min_lift} as the design returns them, each with its sample sizes, z-score and
+-- `significant` flag (enough prompts of each outcome and a z-score that chance rarely gives).
 --
 -- A prompt counts an n-gram once however often it repeats it (arrayDistinct), so winner_freq
 -- and loser_freq are shares of prompts. Identical prompt texts are tokenized once and carry
@@ -24,7 +26,8 @@ WITH
             countIf(NOT is_winner) AS loser_prompts
         FROM base_prompts
         GROUP BY species_hash
-        HAVING winner_prompts >= {min_prompts:UInt64} AND loser_prompts >= {min_prompts:UInt64}
+        -- The design divides by both counts: a species needs a winner and a loser.
+        HAVING winner_prompts > 0 AND loser_prompts > 0
     ),
     distinct_prompts AS
     (
@@ -40,21 +43,20 @@ WITH
     ngram_counts AS
     (
         -- Words are lower-case runs of letters/digits (splitByNonAlpha), within one sentence:
-        -- a phrase does not run across a full stop or a line break. An n-gram that starts or
-        -- ends with a stop word ('by', 'the', the 's' of "let's") is a fragment of a longer
-        -- phrase with the same counts, not a phrase of its own.
+        -- a phrase does not run across a full stop or a line break. A trigram that starts or
+        -- ends with a stop word ('by', 'the', the 's' of "let's") is a fragment of a phrase
+        -- beside it with the same counts ("think step by" of "step by step"), not a phrase.
         SELECT species_hash, ngram, sum(winners) AS winner_count, sum(losers) AS loser_count
         FROM distinct_prompts
         ARRAY JOIN arrayDistinct(arrayFlatten(arrayMap(
             words -> arrayMap(
-                n -> arrayMap(
-                    gram -> arrayStringConcat(gram, ' '),
-                    arrayFilter(
-                        gram -> NOT has({stop_words:Array(String)}, gram[1])
-                            AND NOT has({stop_words:Array(String)}, gram[-1]),
-                        arrayMap(start -> arraySlice(words, start, n),
-                                 range(1, toUInt64(greatest(length(words) + 2 - n, 1)))))),
-                range({min_words:UInt8}, {max_words:UInt8} + 1)),
+                gram -> arrayStringConcat(gram, ' '),
+                arrayFilter(
+                    gram -> NOT has({stop_words:Array(String)}, gram[1])
+                        AND NOT has({stop_words:Array(String)}, gram[-1]),
+                    arrayMap(start -> arraySlice(words, start, {ngram_words:UInt8}),
+                             range(1, toUInt64(greatest(length(words) + 2 - {ngram_words:UInt8},
+                                                        1)))))),
             arrayMap(sentence -> splitByNonAlpha(sentence),
                      splitByRegexp('[.!?;:\\n]+', lowerUTF8(prompt_text)))))) AS ngram
         GROUP BY species_hash, ngram
@@ -66,7 +68,7 @@ WITH
             s.species_cascade AS cascade_id,
             s.species_cell AS cell_name,
             n.ngram AS ngram,
-            toUInt8(length(splitByChar(' ', n.ngram))) AS ngram_words,
+            {ngram_words:UInt8} AS ngram_words,
             n.winner_count AS winner_count,
             n.loser_count AS loser_count,
             s.winner_prompts AS winner_prompts,
@@ -79,29 +81,13 @@ WITH
             -- winning clears the lift threshold by chance alone.
             if(pooled_freq * (1 - pooled_freq) = 0, 0,
                lift / sqrt(pooled_freq * (1 - pooled_freq)
-                           * (1 / winner_prompts + 1 / loser_prompts))) AS z_score
+                           * (1 / winner_prompts + 1 / loser_prompts))) AS z_score,
+            winner_prompts >= {min_prompts:UInt64} AND loser_prompts >= {min_prompts:UInt64}
+                AND z_score >= {min_z_score:Float64} AS significant
         FROM ngram_counts AS n
         INNER JOIN species AS s ON s.species_hash = n.species_hash
         -- Rounded: 17/50 - 19/100 is 0.15 on paper but 0.15000000000000002 in floats.
-        WHERE round(lift, 9) > {min_lift:Float64} AND z_score >= {min_z_score:Float64}
-    ),
-    closed AS
-    (
-        -- An n-gram inside a longer kept one with the same winner and loser counts occurs in
-        -- exactly the same prompts ('step by step' in 'think step by step'): it adds nothing.
-        SELECT *
-        FROM
-        (
-            SELECT
-                *,
-                groupArray(ngram) OVER (PARTITION BY species_hash, winner_count, loser_count)
-                    AS same_count_ngrams
-            FROM kept
-        )
-        WHERE NOT arrayExists(
-            longer -> longer != ngram
-                AND position(concat(' ', longer, ' '), concat(' ', ngram, ' ')) > 0,
-            same_count_ngrams)
+        WHERE round(lift, 9) > {min_lift:Float64}
     )
 SELECT
     species_hash,
@@ -117,8 +103,9 @@ SELECT
     loser_freq,
     lift,
     z_score,
+    significant,
     toUInt32(row_number() OVER (PARTITION BY species_hash
-                                ORDER BY lift DESC, ngram_words DESC, ngram)) AS pattern_rank,
+                                ORDER BY significant DESC, lift DESC, ngram)) AS pattern_rank,
     concat('Try adding ''', ngram, ''' to your prompt') AS recommendation
-FROM closed
-ORDER BY lift DESC, species_hash, pattern_rank
+FROM kept
+ORDER BY significant DESC, lift DESC, species_hash, pattern_rank

@@ -1,6 +1,11 @@
 -- Facts of every finished run that started in [{start}, {end}), from the run's own log rows.
 -- A run is finished when it logged cascade_completed / cascade_error, or abandoned when its
--- last row is older than {abandoned_before} without one. Columns follow session_facts.
+-- last row is older than {abandoned_before} without one. Columns follow session_facts (their
+-- comments in the migrations define them).
+--
+-- A take is one (cell, take_index) of the run's rows: take 1 of cell A and take 1 of cell B
+-- are two candidates. Take rows without a cell are the parent's side of cascade-level takes,
+-- which RVBBIT runs as child sessions ({sid}_take_{i}) and which are counted as those.
 WITH
     range_sessions AS
     (
@@ -42,14 +47,14 @@ WITH
             count() AS message_count,
             uniqExact(cell_name) AS cell_count,
             countIf(position(node_type, 'error') > 0) AS error_count,
-            uniqExact(take_index) AS candidate_count,
+            uniqExactIf((cell_name, take_index), take_index IS NOT NULL
+                        AND ifNull(cell_name, '') != '') AS cell_take_count,
             ifNull(max(reforge_step), 0) AS reforge_depth,
             countIf(node_type IN ('cascade_completed', 'cascade_error')) > 0 AS has_completion,
             argMaxIf(node_type, timestamp, node_type IN ('cascade_completed', 'cascade_error'))
                 AS completion_type,
             maxIf(timestamp, node_type IN ('cascade_completed', 'cascade_error')) AS completed_at,
             max(timestamp) AS last_logged_at,
-            max(winning_take_index) AS logged_winning_take_index,
             -- Assistant rows in time order (message_id breaks timestamp ties) for switches.
             arrayMap(r -> r.3, arraySort(groupArrayIf(
                 (timestamp, message_id, assumeNotNull(model)),
@@ -115,39 +120,61 @@ WITH
     (
         SELECT
             session_id,
+            assumeNotNull(cell_name) AS take_cell,
             take_index,
             sum(ifNull(cost, 0)) AS take_cost,
             max(ifNull(is_winner, false)) AS won,
-            maxIf(timestamp, ifNull(is_winner, false)) AS won_at
+            maxIf(timestamp, ifNull(is_winner, false)) AS won_at,
+            max(timestamp) AS last_take_row_at
         FROM range_logs
-        WHERE take_index IS NOT NULL
-        GROUP BY session_id, take_index
+        WHERE take_index IS NOT NULL AND ifNull(cell_name, '') != ''
+        GROUP BY session_id, take_cell, take_index
     ),
-    flagged_winners AS
+    cell_winners AS
     (
-        SELECT session_id, argMaxIf(take_index, won_at, won) AS flagged_winner
-        FROM take_costs
-        GROUP BY session_id
-        HAVING countIf(won) > 0
+        -- Each cell's winner: the take flagged is_winner (the latest flag if several), else
+        -- the winning_take_index the cell logged (on its takes_result row). A cell without
+        -- either is undecided: its takes are neither winners nor losers.
+        SELECT
+            t.session_id AS session_id,
+            t.take_cell AS take_cell,
+            t.last_take_at AS last_take_at,
+            coalesce(t.flagged_winner, l.logged_winner) AS winner_index
+        FROM
+        (
+            SELECT
+                session_id,
+                take_cell,
+                if(countIf(won) > 0, argMaxIf(take_index, won_at, won), NULL) AS flagged_winner,
+                max(last_take_row_at) AS last_take_at
+            FROM take_costs
+            GROUP BY session_id, take_cell
+        ) AS t
+        LEFT JOIN
+        (
+            SELECT session_id, assumeNotNull(cell_name) AS take_cell,
+                   max(winning_take_index) AS logged_winner
+            FROM range_logs
+            WHERE winning_take_index IS NOT NULL AND ifNull(cell_name, '') != ''
+            GROUP BY session_id, take_cell
+        ) AS l ON l.session_id = t.session_id AND l.take_cell = t.take_cell
+        SETTINGS join_use_nulls = 1
     ),
     take_summary AS
     (
         SELECT
             t.session_id AS session_id,
-            any(w.winner_index) AS winner_candidate_index,
+            -- The last cell that ran takes (its latest take row; the name breaks ties).
+            -- A tuple, as argMax skips a NULL value: that cell may have no winner.
+            argMax(tuple(w.winner_index), (w.last_take_at, w.take_cell)).1
+                AS winner_candidate_index,
+            countIf(w.winner_index IS NOT NULL) > 0 AS any_winner,
             sumIf(t.take_cost, t.take_index = w.winner_index) AS winner_take_cost,
             countIf(t.take_index != w.winner_index) AS loser_takes,
             avgIf(t.take_cost, t.take_index != w.winner_index) AS loser_take_avg
         FROM take_costs AS t
-        INNER JOIN
-        (
-            SELECT l.session_id, coalesce(f.flagged_winner, l.logged_winning_take_index)
-                AS winner_index
-            FROM log_totals AS l
-            LEFT JOIN flagged_winners AS f ON f.session_id = l.session_id
-            SETTINGS join_use_nulls = 1
-        ) AS w ON w.session_id = t.session_id
-        WHERE w.winner_index IS NOT NULL
+        INNER JOIN cell_winners AS w
+            ON w.session_id = t.session_id AND w.take_cell = t.take_cell
         GROUP BY t.session_id
     ),
     evaluator_scores AS
@@ -157,30 +184,68 @@ WITH
         WHERE is_winner AND session_id IN (SELECT session_id FROM range_sessions)
         GROUP BY session_id
     ),
+    child_sessions AS
+    (
+        SELECT DISTINCT
+            session_id,
+            parent_session_id,
+            -- RVBBIT names a child after its parent: {sid}_take_{i} for a cascade-level take,
+            -- {sid}_reforge{step}_{i} for a reforge refinement; any other child is a
+            -- sub-cascade (RVBBIT's {sid}_sub...).
+            if(startsWith(session_id, parent_session_id),
+               substring(session_id, length(parent_session_id) + 1), '') AS name_suffix,
+            multiIf(match(name_suffix, '^_take_[0-9]+$$'), 'take',
+                    match(name_suffix, '^_reforge[0-9]+_[0-9]+$$'), 'reforge',
+                    'sub_cascade') AS child_kind
+        FROM ${source}.cascade_sessions
+        WHERE parent_session_id IN (SELECT session_id FROM range_sessions)
+    ),
+    sub_cascade_trees AS
+    (
+        -- Every session below each run's sub-cascades (their own takes and sub-cascades
+        -- too), by parent links; `path` stops a cycle in hostile parent links.
+        WITH RECURSIVE tree AS
+        (
+            SELECT parent_session_id AS root, session_id, [session_id] AS path
+            FROM child_sessions
+            WHERE child_kind = 'sub_cascade'
+            UNION ALL
+            SELECT t.root, c.session_id, arrayPushBack(t.path, c.session_id)
+            FROM
+            (
+                SELECT DISTINCT session_id, parent_session_id
+                FROM ${source}.cascade_sessions
+                WHERE parent_session_id != ''
+            ) AS c
+            INNER JOIN tree AS t ON c.parent_session_id = t.session_id
+            WHERE NOT has(t.path, c.session_id)
+        )
+        SELECT DISTINCT root, session_id FROM tree
+    ),
     children AS
     (
         SELECT
-            c.parent_session_id AS session_id,
-            count() AS child_session_count,
-            sum(ifNull(k.child_cost, 0)) AS child_total_cost
-        FROM
-        (
-            SELECT DISTINCT session_id, parent_session_id
-            FROM ${source}.cascade_sessions
-            WHERE parent_session_id IN (SELECT session_id FROM range_sessions)
-        ) AS c
+            t.root AS session_id,
+            uniqExactIf(t.session_id, c.child_kind = 'sub_cascade') AS child_session_count,
+            sum(ifNull(k.descendant_cost, 0)) AS child_total_cost
+        FROM sub_cascade_trees AS t
+        LEFT JOIN child_sessions AS c
+            ON c.parent_session_id = t.root AND c.session_id = t.session_id
         LEFT JOIN
         (
-            SELECT session_id, sum(if(isFinite(cost), cost, 0)) AS child_cost
+            SELECT session_id, sum(if(isFinite(cost), cost, 0)) AS descendant_cost
             FROM ${source}.unified_logs
-            WHERE session_id IN
-            (
-                SELECT session_id FROM ${source}.cascade_sessions
-                WHERE parent_session_id IN (SELECT session_id FROM range_sessions)
-            )
+            WHERE session_id IN (SELECT session_id FROM sub_cascade_trees)
             GROUP BY session_id
-        ) AS k ON k.session_id = c.session_id
-        GROUP BY c.parent_session_id
+        ) AS k ON k.session_id = t.session_id
+        GROUP BY t.root
+    ),
+    take_children AS
+    (
+        SELECT parent_session_id AS session_id, count() AS take_child_count
+        FROM child_sessions
+        WHERE child_kind = 'take'
+        GROUP BY parent_session_id
     )
 SELECT
     s.session_id AS session_id,
@@ -193,13 +258,14 @@ SELECT
     s.input_hash AS input_hash,
     l.total_cost AS total_cost,
     l.null_cost_rows AS null_cost_rows,
+    l.null_cost_rows = 0 AS cost_complete,
     l.total_duration_ms AS total_duration_ms,
     l.total_tokens_in AS total_tokens_in,
     l.total_tokens_out AS total_tokens_out,
     l.message_count AS message_count,
     l.cell_count AS cell_count,
     l.error_count AS error_count,
-    l.candidate_count AS candidate_count,
+    l.cell_take_count + ifNull(tc.take_child_count, 0) AS candidate_count,
     l.reforge_depth AS reforge_depth,
     m.models_used AS models_used,
     m.models_used[1] AS primary_model,
@@ -209,7 +275,7 @@ SELECT
     ifNull(u.llm_calls, 0) AS llm_calls,
     ifNull(u.llm_usage, []) AS llm_usage,
     t.winner_candidate_index AS winner_candidate_index,
-    t.winner_take_cost AS winner_cost,
+    if(t.any_winner, t.winner_take_cost, NULL) AS winner_cost,
     if(t.loser_takes > 0, t.loser_take_avg, NULL) AS loser_avg_cost,
     e.evaluator_score AS evaluator_score,
     s.parent_session_id AS parent_session_id,
@@ -230,5 +296,6 @@ LEFT JOIN llm_usage AS u ON u.session_id = s.session_id
 LEFT JOIN take_summary AS t ON t.session_id = s.session_id
 LEFT JOIN evaluator_scores AS e ON e.session_id = s.session_id
 LEFT JOIN children AS c ON c.session_id = s.session_id
+LEFT JOIN take_children AS tc ON tc.session_id = s.session_id
 WHERE l.has_completion OR l.last_logged_at < {abandoned_before:DateTime64(6)}
 SETTINGS join_use_nulls = 1
