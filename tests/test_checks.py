@@ -10,8 +10,8 @@ from rvbbit_assets.assets.anomaly_scores import anomaly_scores, build_anomaly_sc
 from rvbbit_assets.assets.baselines import baselines, build_baselines
 from rvbbit_assets.assets.cascade_analytics import build_cascade_analytics, cascade_analytics
 from rvbbit_assets.assets.input_clusters import input_clusters
-from rvbbit_assets.assets.regression_flags import regression_flags
 from rvbbit_assets.assets.priced_runs import priced_runs
+from rvbbit_assets.assets.regression_flags import regression_flags
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.checks import pipeline_checks
 from rvbbit_assets.checks.per_run_checks import (
