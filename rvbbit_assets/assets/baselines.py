@@ -22,9 +22,10 @@ from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.day_partitions import DayRange, load_sql, render_sql_template, replace_days
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
-# The robust part holds up to a few hundred earlier runs per run it scores: whole days of up
-# to this many runs at a time bound its memory, while small ranges still take one query.
-RUNS_PER_QUERY = 40_000
+# The robust part holds every run of the range and its look-back in per-key arrays: whole
+# days of up to this many runs at a time bound its memory (about 0.5 GB per million runs),
+# while most ranges take one query (each query reads the look-back again).
+RUNS_PER_QUERY = 2_000_000
 # Earlier days' runs are compared at their usual prices.
 HISTORY: HistoryStages = (*FACTS_HISTORY, (build_priced_runs, "priced_runs"))
 

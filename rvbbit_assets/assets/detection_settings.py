@@ -20,6 +20,7 @@ PRICING_CONSTANTS: dict[str, Any] = {
 }
 # robust_baselines.sql
 BASELINE_CONSTANTS: dict[str, Any] = {
+    "baseline_runs": 300,  # the latest runs of a key's earlier days compared with
     "min_cascade_runs": 3,  # the cascade as a last resort needs this many prior runs
     "tail_min_runs": 40,  # from this many runs, the 95th percentile widens the scale
     "cost_epsilon": 1e-9,  # USD added before taking the log of a cost

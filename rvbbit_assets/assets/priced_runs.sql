@@ -36,29 +36,50 @@ run_calls AS
     WHERE created_at >= {start:DateTime} - toIntervalDay({lookback_days:UInt16})
       AND created_at < {end:DateTime}
 ),
-scored_days AS
+daily_models AS
 (
-    SELECT DISTINCT day FROM run_calls WHERE created_at >= {start:DateTime}
-),
-earlier_calls AS
-(
-    -- The calls of the look-back of each scored day, before that day.
-    SELECT d.day AS scored_day, c.*
-    FROM run_calls AS c
-    CROSS JOIN scored_days AS d
-    WHERE c.day < d.day AND c.day >= d.day - {lookback_days:UInt16}
-),
-cell_models AS
-(
+    -- What each (cascade, cell, model) answered each day: in how many runs, at what cost.
     SELECT
-        scored_day,
+        day,
         cascade_id,
         cell_name,
         model,
         count() AS model_runs,  -- llm_usage has one entry per (run, cell, model)
         sum(tokens_in + {output_weight:Float64} * tokens_out) AS weighted_tokens,
         sum(cost) AS model_cost
-    FROM earlier_calls
+    FROM run_calls
+    GROUP BY day, cascade_id, cell_name, model
+),
+daily_cells AS
+(
+    -- Each (cascade, cell) each day: its runs, and how many of them made how many calls.
+    SELECT day, cascade_id, cell_name, run_cell_calls, count() AS runs
+    FROM
+    (
+        SELECT day, cascade_id, cell_name, session_id, sum(calls) AS run_cell_calls
+        FROM run_calls
+        GROUP BY day, cascade_id, cell_name, session_id
+    )
+    GROUP BY day, cascade_id, cell_name, run_cell_calls
+),
+scored_days AS
+(
+    SELECT DISTINCT day FROM run_calls WHERE created_at >= {start:DateTime}
+),
+cell_models AS
+(
+    -- The days before each scored day, within the look-back, summed.
+    SELECT
+        d.day AS scored_day,
+        m.cascade_id AS cascade_id,
+        m.cell_name AS cell_name,
+        m.model AS model,
+        sum(m.model_runs) AS model_runs,
+        sum(m.weighted_tokens) AS weighted_tokens,
+        sum(m.model_cost) AS model_cost
+    FROM daily_models AS m
+    CROSS JOIN scored_days AS d
+    WHERE m.day < d.day AND m.day >= d.day - {lookback_days:UInt16}
     GROUP BY scored_day, cascade_id, cell_name, model
 ),
 cells AS
@@ -75,18 +96,16 @@ cells AS
     FROM
     (
         SELECT
-            scored_day,
-            cascade_id,
-            cell_name,
-            count() AS cell_runs,
-            quantileExact(0.5)(run_cell_calls) AS usual_calls,
-            quantileExact({routine_calls_quantile:Float64})(run_cell_calls) AS routine_calls
-        FROM
-        (
-            SELECT scored_day, cascade_id, cell_name, session_id, sum(calls) AS run_cell_calls
-            FROM earlier_calls
-            GROUP BY scored_day, cascade_id, cell_name, session_id
-        )
+            d.day AS scored_day,
+            c.cascade_id AS cascade_id,
+            c.cell_name AS cell_name,
+            sum(c.runs) AS cell_runs,
+            quantileExactWeighted(0.5)(c.run_cell_calls, c.runs) AS usual_calls,
+            quantileExactWeighted({routine_calls_quantile:Float64})(c.run_cell_calls, c.runs)
+                AS routine_calls
+        FROM daily_cells AS c
+        CROSS JOIN scored_days AS d
+        WHERE c.day < d.day AND c.day >= d.day - {lookback_days:UInt16}
         GROUP BY scored_day, cascade_id, cell_name
     ) AS c
     INNER JOIN

@@ -8,7 +8,7 @@ runs anomaly_scores flagged.
 from dagster import AssetExecutionContext, MaterializeResult
 
 from rvbbit_assets.assets.anomaly_scores import anomaly_scores, build_anomaly_scores
-from rvbbit_assets.assets.baselines import HISTORY, RUNS_PER_QUERY, build_baselines, runs_per_day
+from rvbbit_assets.assets.baselines import HISTORY, build_baselines, runs_per_day
 from rvbbit_assets.assets.detection_settings import REGRESSION_CONSTANTS, DetectionSettings
 from rvbbit_assets.assets.history import HistoryStages, run_stage_over_history, with_history
 from rvbbit_assets.assets.input_clusters import input_clusters
@@ -18,6 +18,9 @@ from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.day_partitions import DayRange, load_sql, render_sql_template, replace_days
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
+# Each run carries a series of up to 150 earlier runs through the query: whole days of up to
+# this many runs at a time bound its memory (about 1 GB), while small ranges take one query.
+RUNS_PER_QUERY = 200_000
 # The species' earlier runs are left out when anomaly_scores flagged them.
 SPECIES_HISTORY: HistoryStages = (
     *HISTORY,

@@ -7,27 +7,37 @@ compared with runs that started before it within {lookback_days} days, in this o
   cluster  the design's cluster (cascade x input category), inputs within a factor of two
            in size (at least {min_prior_runs} runs)
   cascade  the cascade's inputs within a factor of two in size (at least {min_cascade_runs})
-The comparison runs are those of the earlier days of the look-back, so a day's expectation
-is the same whether it is analysed alone or in a range; a key without enough of them (a new
-cascade, the first day of the history) is compared with its earlier runs of the same day
-instead.
+The comparison runs are the latest {baseline_runs} of the look-back's earlier days, so a
+day's expectation is the same whether it is analysed alone or in a range. A key without
+enough of them (a new cascade, the first day of the history) is compared with its earlier
+runs of the same day instead, and on a cascade's first day with the cascade's.
 Over the baseline: quantiles of the log of each run's canonical cost (priced_runs.sql: at
-usual prices and usual calls, so neither a routine fallback nor a retry widens them) and of
-its log duration, and medians of its canonical input and output cost and tokens per call,
+usual prices and usual calls, so neither a routine fallback nor a retry widens them), of its
+canonical input and output cost and of its log duration, and medians of its tokens per call,
 against which a run's excess is attributed.
+
+Expressions are materialized where they are read more than once: ClickHouse evaluates an
+expression again at each reference otherwise, and these sort arrays.
 -#}
-{%- set statistics = [
-    ("runs", "count()"),
-    ("log_canonical_cost_quantiles",
-     "quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)(log_canonical_cost)"),
-    ("log_canonical_input_cost_quantiles",
-     "quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)(log(canonical_input_cost + {cost_epsilon:Float64}))"),
-    ("log_canonical_output_cost_quantiles",
-     "quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)(log(canonical_output_cost + {cost_epsilon:Float64}))"),
-    ("tokens_in_per_call", "quantileExactInclusive(0.5)(tokens_in_per_call)"),
-    ("tokens_out_per_call", "quantileExactInclusive(0.5)(tokens_out_per_call)"),
-    ("log_duration_quantiles", "quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)(log_duration)"),
-] -%}
+{#- A run in a window: (created_at, session_id, day, log canonical cost, log canonical input
+    cost, log canonical output cost, tokens in per call, tokens out per call, log duration). -#}
+{%- macro window_statistics(window) -%}
+    length({{ window }}) AS runs,
+    arrayReduce('quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)', {{ window }}.4)
+        AS log_canonical_cost_quantiles,
+    arrayReduce('quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)', {{ window }}.5)
+        AS log_canonical_input_cost_quantiles,
+    arrayReduce('quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)', {{ window }}.6)
+        AS log_canonical_output_cost_quantiles,
+    arrayReduce('quantileExactInclusive(0.5)', {{ window }}.7) AS tokens_in_per_call,
+    arrayReduce('quantileExactInclusive(0.5)', {{ window }}.8) AS tokens_out_per_call,
+    arrayReduce('quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)', {{ window }}.9)
+        AS log_duration_quantiles
+{%- endmacro -%}
+{%- set statistics = ["runs", "log_canonical_cost_quantiles",
+                      "log_canonical_input_cost_quantiles",
+                      "log_canonical_output_cost_quantiles", "tokens_in_per_call",
+                      "tokens_out_per_call", "log_duration_quantiles"] -%}
 {%- macro robust_sigma(quartiles_and_p95, runs) -%}
     {#- The larger of the core spread (interquartile range) and the tail's (95th percentile),
         each as the sigma of normal data: heavy tails widen the scale. -#}
@@ -52,13 +62,13 @@ runs AS
         h.input_hash AS input_hash,
         h.input_category AS input_category,
         toUInt8(floor(log2(h.estimated_tokens + 1))) AS size_octave,
-        p.canonical_input_cost AS canonical_input_cost,
-        p.canonical_output_cost AS canonical_output_cost,
-        log(canonical_input_cost + canonical_output_cost + {cost_epsilon:Float64})
-            AS log_canonical_cost,
-        h.total_tokens_in / greatest(h.llm_calls, 1) AS tokens_in_per_call,
-        h.total_tokens_out / greatest(h.llm_calls, 1) AS tokens_out_per_call,
-        log1p(h.total_duration_ms) AS log_duration
+        (h.created_at, h.session_id, day,
+         log(p.canonical_input_cost + p.canonical_output_cost + {cost_epsilon:Float64}),
+         log(p.canonical_input_cost + {cost_epsilon:Float64}),
+         log(p.canonical_output_cost + {cost_epsilon:Float64}),
+         h.total_tokens_in / greatest(h.llm_calls, 1),
+         h.total_tokens_out / greatest(h.llm_calls, 1),
+         log1p(h.total_duration_ms)) AS run
     FROM history AS h
     INNER JOIN
     (
@@ -73,50 +83,64 @@ scored AS
 (
     SELECT * FROM runs WHERE created_at >= {start:DateTime}
 ),
-by_earlier_days AS
+by_key AS MATERIALIZED
 (
-    -- Per scored day and key: the runs of the look-back's earlier days.
+    -- Per key with runs to score: its runs of the look-back and the range, in time order.
     SELECT
-        d.day AS scored_day,
-        r.cascade_id AS cascade_id,
+        cascade_id,
         level_key.1 AS level,
         level_key.2 AS key,
-        {%- for name, aggregate in statistics %}
-        {{ aggregate }} AS {{ name }}{{ "," if not loop.last }}
-        {%- endfor %}
-    FROM runs AS r
-    CROSS JOIN (SELECT DISTINCT day FROM scored) AS d
-    ARRAY JOIN {{ level_keys("r") }} AS level_key
-    WHERE r.day < d.day AND r.day >= d.day - {lookback_days:UInt16}
-    GROUP BY scored_day, cascade_id, level, key
+        arraySort(groupArray(run)) AS key_runs
+    FROM runs
+    ARRAY JOIN {{ level_keys("runs") }} AS level_key
+    GROUP BY cascade_id, level, key
+    HAVING max(day) >= toDate({start:DateTime})
 ),
-candidates AS
+by_earlier_days AS MATERIALIZED
+(
+    -- Per key and scored day: the latest {baseline_runs} runs of the earlier days, and the
+    -- key's runs of that day (for keys new that day).
+    SELECT
+        cascade_id,
+        level,
+        key,
+        scored_day,
+        arraySlice(key_runs, indexOf(key_runs.3, scored_day),
+                   countEqual(key_runs.3, scored_day)) AS same_day_runs,
+        {{ window_statistics("window") }}
+    FROM
+    (
+        SELECT *, scored_day
+        FROM by_key
+        ARRAY JOIN arrayDistinct(arrayFilter(d -> d >= toDate({start:DateTime}), key_runs.3))
+            AS scored_day
+    )
+    ARRAY JOIN [arraySlice(
+        key_runs,
+        greatest(arrayFirstIndex(d -> d >= scored_day - {lookback_days:UInt16}, key_runs.3),
+                 indexOf(key_runs.3, scored_day) - {baseline_runs:UInt32}),
+        indexOf(key_runs.3, scored_day)
+            - greatest(arrayFirstIndex(d -> d >= scored_day - {lookback_days:UInt16},
+                                       key_runs.3),
+                       indexOf(key_runs.3, scored_day) - {baseline_runs:UInt32}))] AS window
+),
+candidates AS MATERIALIZED
 (
     -- Each scored run with each level it could be compared at.
     SELECT
         s.session_id AS session_id,
-        level_key.1 AS level,
+        b.level AS level,
         indexOf(['input', 'cluster', 'cascade', 'whole'], level) AS level_order,
         b.runs AS runs,
-        {%- for name, aggregate in statistics[1:] %}
-        b.{{ name }} AS {{ name }}{{ "," if not loop.last }}
-        {%- endfor %}
+        b.level = 'input' AND b.runs >= {min_prior_runs:UInt32}
+            OR b.level = 'cluster' AND b.runs >= {min_prior_runs:UInt32}
+            OR b.level = 'cascade' AND b.runs >= {min_cascade_runs:UInt32} AS enough,
+        tuple(b.level, {% for name in statistics %}b.{{ name }}{{ ", " if not loop.last }}{% endfor %}) AS baseline
     FROM scored AS s
     ARRAY JOIN {{ level_keys("s") }} AS level_key
     INNER JOIN by_earlier_days AS b
         ON b.scored_day = s.day AND b.cascade_id = s.cascade_id AND b.level = level_key.1
            AND b.key = level_key.2
-),
-qualifies AS
-(
-    SELECT
-        session_id,
-        level_order,
-        level = 'input' AND runs >= {min_prior_runs:UInt32}
-            OR level = 'cluster' AND runs >= {min_prior_runs:UInt32}
-            OR level = 'cascade' AND runs >= {min_cascade_runs:UInt32} AS enough,
-        tuple(level, {{ statistics | map(attribute=0) | join(", ") }}) AS baseline
-    FROM candidates
 ),
 same_day AS
 (
@@ -125,52 +149,51 @@ same_day AS
     -- in a cascade's first day only, of their cascade (better a thin comparison than none;
     -- an older cascade's first input of a new size is not compared with smaller ones).
     SELECT
-        n.scored_session AS session_id,
-        n.level_key.1 AS level,
+        session_id,
         10 + indexOf(['input', 'cluster', 'cascade', 'whole'], level) AS level_order,
-        {%- for name, aggregate in statistics %}
-        {{ aggregate }} AS {{ name }}{{ "," if not loop.last }}
-        {%- endfor %}
+        {{ window_statistics("window") }}
     FROM
     (
         SELECT
-            session_id AS scored_session,
-            created_at AS scored_at,
-            day AS scored_day,
-            cascade_id AS scored_cascade,
-            session_id NOT IN (SELECT session_id FROM candidates WHERE level = 'whole') AS is_new,
-            level_key
-        FROM scored
-        ARRAY JOIN arrayFilter(k -> k.1 IN ('input', 'cascade') OR k.1 = 'whole' AND is_new,
-                               {{ level_keys("scored") }}) AS level_key
-        WHERE session_id NOT IN (SELECT session_id FROM qualifies WHERE enough)
-    ) AS n
-    INNER JOIN
-    (
-        SELECT *, run_key
-        FROM scored
-        ARRAY JOIN {{ level_keys("scored") }} AS run_key
-    ) AS r
-        ON r.day = n.scored_day AND r.cascade_id = n.scored_cascade AND r.run_key = n.level_key
-    WHERE (r.created_at, r.session_id) < (n.scored_at, n.scored_session)
-    GROUP BY session_id, level
+            n.session_id AS session_id,
+            b.level AS level,
+            b.same_day_runs AS same_day_runs,
+            indexOf(b.same_day_runs.2, n.session_id) AS position
+        FROM
+        (
+            SELECT
+                session_id,
+                cascade_id,
+                day,
+                session_id NOT IN
+                    (SELECT session_id FROM candidates WHERE level = 'whole' AND runs > 0)
+                    AS is_new,
+                level_key
+            FROM scored
+            ARRAY JOIN arrayFilter(k -> k.1 IN ('input', 'cascade') OR k.1 = 'whole' AND is_new,
+                                   {{ level_keys("scored") }}) AS level_key
+            WHERE session_id NOT IN (SELECT session_id FROM candidates WHERE enough)
+        ) AS n
+        INNER JOIN by_earlier_days AS b
+            ON b.scored_day = n.day AND b.cascade_id = n.cascade_id
+               AND b.level = n.level_key.1 AND b.key = n.level_key.2
+    )
+    ARRAY JOIN [arraySlice(same_day_runs, 1, position - 1)] AS window
 ),
 chosen AS
 (
-    SELECT
-        session_id,
-        argMinIf(baseline, level_order, enough) AS baseline
+    SELECT session_id, argMinIf(baseline, level_order, enough) AS baseline
     FROM
     (
-        SELECT session_id, level_order, enough, baseline FROM qualifies
+        SELECT session_id, level_order, enough, baseline FROM candidates
         UNION ALL
         SELECT
             session_id,
             level_order,
-            level = 'input' AND runs >= {min_prior_runs:UInt32}
-                OR level IN ('cascade', 'whole') AND runs >= {min_cascade_runs:UInt32},
-            tuple(if(level = 'whole', 'cascade', level),
-                  {{ statistics | map(attribute=0) | join(", ") }})
+            level_order = 11 AND runs >= {min_prior_runs:UInt32}
+                OR level_order IN (13, 14) AND runs >= {min_cascade_runs:UInt32},
+            tuple(if(level_order = 11, 'input', 'cascade'),
+                  {{ statistics | join(", ") }})
         FROM same_day
     )
     GROUP BY session_id

@@ -9,28 +9,29 @@ a routine fallback nor a retry moves; duration) and each recent window of the la
 (normal approximation). The p-value is the smallest, times the number of tests (Bonferroni).
 A run is a significant regression when p < {alpha}, the series holds at least
 2 x {min_prior_runs} runs, and for that metric some window at least {min_shifted_runs} long
-is significant at {alpha} with a median at least the design's +20% cost (+30% duration)
-above the earlier runs'. Unlike "last 10 against the 10 before", a rise stays flagged while
+is significant at {alpha} with a geometric mean at least the design's +20% cost (+30%
+duration) above the earlier runs'. Unlike "last 10 against the 10 before", a rise stays flagged while
 the look-back still holds runs from before it.
 -#}
 {#- (metric, its position in a series run, effect floor); actual cost adds a test but no
     power: its fallbacks are noise the usual-price cost does not have. -#}
 {%- set metrics = [("usual_cost", 3, 0.2), ("duration", 4, 0.3)] -%}
 {%- set windows = [5, 10, 20, 40, 80] -%}
-{%- macro window_test(metric, field, floor, k) -%}
+{%- macro window_tests(metric, floor) -%}
     {#- (p-value, effect, k, metric, effect floor) of the last k runs of `series` against the
-        runs before them; the effect is the ratio of their medians. -#}
-    if(length(series) - {{ k }} < {min_earlier_runs:UInt32}, (1., 1., {{ k }}, '{{ metric }}', {{ floor }}),
-       (0.5 * erfc(
-            (arraySum(arraySlice({{ metric }}_ranks, -{{ k }})) - {{ k }} * ({{ k }} + 1) / 2
-             - {{ k }} * (length(series) - {{ k }}) / 2)
-            / sqrt({{ k }} * (length(series) - {{ k }}) * (length(series) + 1) / 12) / sqrt(2)),
-        exp(arrayReduce('quantileExactInclusive(0.5)',
-                        arrayMap(r -> r.{{ field }}, arraySlice(series, -{{ k }})))
-            - arrayReduce('quantileExactInclusive(0.5)',
-                          arrayMap(r -> r.{{ field }},
-                                   arraySlice(series, 1, length(series) - {{ k }})))),
-        {{ k }}, '{{ metric }}', {{ floor }}))
+        runs before them, for each window k, from the metric's running sums of ranks and of
+        values; the effect is the ratio of their geometric means (the anomalies a mean would
+        be sensitive to are left out of the series). Too few earlier runs: p = 1. One lambda
+        over the windows: ClickHouse evaluates an expression holding a lambda (the ranks)
+        again wherever it is referenced, but once for a lambda that captures it. -#}
+    arrayMap(k -> (
+        if(runs - k < {min_earlier_runs:UInt32}, 1.,
+           0.5 * erfc((runs * (runs + 1) / 2 - {{ metric }}_rank_sums[runs - k]
+                       - k * (k + 1) / 2 - k * (runs - k) / 2)
+                      / sqrt(k * (runs - k) * (runs + 1) / 12) / sqrt(2))),
+        exp(({{ metric }}_sums[runs] - {{ metric }}_sums[runs - k]) / k
+            - {{ metric }}_sums[runs - k] / (runs - k)),
+        k, '{{ metric }}', {{ floor }}), [{{ windows | join(", ") }}])
 {%- endmacro -%}
 WITH
 species_runs AS
@@ -87,7 +88,8 @@ windows AS
                 {species_runs:UInt32} + 1) AS shingles
         FROM species_runs
         GROUP BY species_hash_primary
-        HAVING first_scored > 0
+        -- A species with fewer runs than a test needs, all told, has no run to test.
+        HAVING first_scored > 0 AND count() >= 2 * {min_prior_runs:UInt32}
     )
     ARRAY JOIN shingles AS window
     WHERE window[{species_runs:UInt32} + 1].2.1 >= {start:DateTime}
@@ -96,37 +98,42 @@ tests AS
 (
     SELECT
         scored.2.2 AS session_id,
-        toUInt32(length(series)) AS species_runs_tested,
+        length(series) AS runs,
+        -- 0 for a series too short to test, as for a species with too few runs to compute.
+        toUInt32(if(runs >= 2 * {min_prior_runs:UInt32}, runs, 0)) AS species_runs_tested,
         {%- for metric, field, floor in metrics %}
+        arrayMap(r -> r.{{ field }}, series) AS {{ metric }}_values,
+        arrayCumSum({{ metric }}_values) AS {{ metric }}_sums,
         -- Ranks of the series by {{ metric }}: position i holds the rank of run i.
-        arraySort((i, r) -> r.{{ field }}, arrayEnumerate(series), series) AS {{ metric }}_order,
-        arraySort((rank, i) -> i, arrayEnumerate({{ metric }}_order), {{ metric }}_order)
-            AS {{ metric }}_ranks,
+        arraySort((i, x) -> x, arrayEnumerate(series), {{ metric }}_values) AS {{ metric }}_order,
+        arrayCumSum(arraySort((rank, i) -> i, arrayEnumerate({{ metric }}_order),
+                              {{ metric }}_order)) AS {{ metric }}_rank_sums,
         {%- endfor %}
-        -- (p, effect, k, metric, effect floor) of every window test.
-        [
+        arrayConcat(
         {%- for metric, field, floor in metrics %}
-            {%- for k in windows %}
-            {{ window_test(metric, field, floor, k) }}{{ "," if not loop.last }}
-            {%- endfor %}{{ "," if not loop.last }}
+            {{ window_tests(metric, floor) }}{{ "," if not loop.last }}
         {%- endfor %}
-        ] AS window_tests
+        ) AS window_tests
     FROM windows
 )
 SELECT
     session_id,
     species_runs_tested,
-    species_runs_tested >= 2 * {min_prior_runs:UInt32} AS enough_history,
-    length(window_tests) AS test_count,
-    if(enough_history, least(1., test_count * arrayMin(t -> t.1, window_tests)), NULL)
-        AS regression_p_value,
-    arrayFilter(t -> t.3 >= {min_shifted_runs:UInt32} AND test_count * t.1 < {alpha:Float64}
-                     AND t.2 >= 1 + t.5, window_tests) AS significant_windows,
-    enough_history AND notEmpty(significant_windows) AS is_regression_significant,
-    -- The most significant window (the longer on a tie) says what rose, since when, how much.
-    arraySort(t -> (t.1, -t.3), significant_windows)[1] AS strongest,
-    if(is_regression_significant, strongest.4, '') AS regression_metric,
-    toUInt32(if(is_regression_significant, strongest.3, 0)) AS regression_runs_since_change,
+    species_runs_tested > 0 AS enough_history,
+    -- The smallest p-value (times the number of tests), and the significant windows with a
+    -- large enough effect, the most significant first (the longer on a tie). One lambda over
+    -- the tests, so that they are computed once.
+    arrayMap(tests -> (
+        least(1., length(tests) * arrayMin(t -> t.1, tests)),
+        arraySort(t -> (t.1, -t.3), arrayFilter(
+            t -> t.3 >= {min_shifted_runs:UInt32} AND length(tests) * t.1 < {alpha:Float64}
+                 AND t.2 >= 1 + t.5, tests))), [window_tests])[1] AS outcome,
+    if(enough_history, outcome.1, NULL) AS regression_p_value,
+    enough_history AND notEmpty(outcome.2) AS is_regression_significant,
+    -- The strongest window says what rose, since when, and how much.
+    if(is_regression_significant, outcome.2[1], (1., 1., 0, '', 0.)) AS strongest,
+    strongest.4 AS regression_metric,
+    toUInt32(strongest.3) AS regression_runs_since_change,
     if(is_regression_significant, strongest.2, 0) AS regression_effect
 FROM tests
 -- Every run carries a series of up to {species_runs} earlier runs through this query: small

@@ -69,7 +69,7 @@ ALTER TABLE ${analytics}.anomaly_scores
 
 -- Significant regressions (regression_flags.sql), beside the design's.
 ALTER TABLE ${analytics}.regression_flags
-    ADD COLUMN IF NOT EXISTS species_runs_tested UInt32 DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS species_runs_tested UInt32 DEFAULT 0,  -- 0: too few to test
     ADD COLUMN IF NOT EXISTS regression_p_value Nullable(Float64),
     ADD COLUMN IF NOT EXISTS is_regression_significant Bool DEFAULT false,
     ADD COLUMN IF NOT EXISTS regression_metric LowCardinality(String) DEFAULT '',
