@@ -124,9 +124,16 @@ def test_session_document_has_exactly_the_design_shape(server, analysed):
     assert document["efficiency"]["cost_per_token"] == 0.4
     assert document["regression"] == {
         "cost_change_pct": 0.0, "is_regression": False, "severity": "none"}
+    # Ours: the same tokens as the three runs of the day before, billed 8/(7/3) times as
+    # much per token; expected: their median canonical cost, 2.
+    assert document["robust_detection"]["expected_cost"] == pytest.approx(2.0)
+    assert document["robust_detection"]["cost_anomaly_driver"] == "model_price"
     assert document["alerts"] == [{
         "type": "cost_spike", "severity": "critical",
         "message": f"Cost is {z:.1f}σ above normal!", "session_id": "s4",
+    }, {
+        "type": "cost_anomaly", "severity": "critical",
+        "message": "Cost 4.0× expected (+$6.00): price per token 3.4× usual", "session_id": "s4",
     }]
     assert document["prediction"] is None
 

@@ -30,6 +30,7 @@ from rvbbit_assets.assets.forecasts import (
 from rvbbit_assets.assets.pipeline import per_run_assets
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG
 from rvbbit_assets.demo import generate_demo
+from rvbbit_assets.demo.catalog import CASCADES
 from rvbbit_assets.store import ClickHouseStore
 
 TODAY = datetime.now(UTC).date()
@@ -389,7 +390,11 @@ def test_demo_forecast_beats_same_day_last_week(demo_store: Any) -> None:
     store, metadata = demo_store
     backtest = _table(store, "forecast_backtest", "cascade_id").set_index("cascade_id")
     assert TOTAL in backtest.index and len(backtest) >= 5
-    assert (backtest["folds"] >= 5).all()
+    # Every cascade that ran from the first day has the folds; one that started mid-history
+    # has fewer.
+    late = [c.cascade_id for c in CASCADES if c.starts_at]
+    assert (backtest.drop(late, errors="ignore")["folds"] >= 5).all()
+    assert (backtest.loc[backtest.index.isin(late), "folds"] >= 1).all()
     total = backtest.loc[TOTAL]
     assert total["mae"] < 0.85 * total["naive_mae"]
     # Per cascade, on average, and for most cascades.

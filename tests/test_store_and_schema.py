@@ -19,10 +19,12 @@ FACTS = Path(__file__).resolve().parents[2] / "shared" / "spec" / "rvbbit-source
 
 
 def declared_analytics_tables():
-    """Every table the analytics migrations create, plus the migration ledger."""
+    """Every table the analytics migrations create and do not drop later, plus the ledger."""
     names = {"schema_migrations"}
     for migration in migrations("analytics"):
         names |= set(re.findall(r"CREATE TABLE IF NOT EXISTS \$\{analytics\}\.(\w+)",
+                                migration.text))
+        names -= set(re.findall(r"DROP TABLE IF EXISTS \$\{analytics\}\.(\w+)",
                                 migration.text))
     return names
 
@@ -96,8 +98,10 @@ def test_init_creates_every_table_and_is_idempotent(store, monkeypatch, capsys):
         tables = lambda db: {r[0] for r in session.rows(  # noqa: E731
             "SELECT name FROM system.tables WHERE database = {db:String}", {"db": db})}
         assert tables(session.analytics_database) == declared_analytics_tables()
-        assert {"cascade_analytics", "session_facts", "baselines", "anomaly_scores",
-                "regression_flags", "input_clusters"} <= declared_analytics_tables()
+        declared = declared_analytics_tables()
+        assert {"cascade_analytics", "session_facts", "priced_runs", "baselines",
+                "anomaly_scores", "regression_flags", "input_clusters"} <= declared
+        assert "robust_detection" not in declared
         assert tables(session.source_database) == {"unified_logs", "cascade_sessions",
                                                    "prompt_lineage"}
         before = session.rows("SELECT * FROM ${analytics}.schema_migrations ORDER BY version")

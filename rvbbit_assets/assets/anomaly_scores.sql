@@ -17,8 +17,9 @@
 -- The recommended flags, beside the design's, from priced_runs.sql and robust_baselines.sql:
 --   expected cost = the baseline's median canonical cost (usual prices, usual calls)
 --                   x the run's routine calls (a retry is expected, a loop is not)
---                   x the run's routine price ratio (a routine fallback is expected, a model
---                     the cell never uses is not)
+--                   x the run's routine price ratio: its models at their usual prices (a
+--                     routine fallback is expected; a model the cell never uses, or a model
+--                     billing far more per token than it usually does, is not)
 --   whole_cost_z  = log(cost / expected) in robust sigmas of the baseline's log canonical
 --                   cost, floored at {min_log_sigma} and widened by sqrt(1 + (pi/2) / n) for
 --                   a median of n runs;
@@ -26,7 +27,8 @@
 --                   (below); an anomaly above {threshold}.
 -- log(cost / expected) is the sum of four factors, and the driver of a flagged run is the
 -- largest: extra calls (beyond routine), input tokens, output tokens (canonical input and
--- output cost against the baseline's), and the price of models its cells never use.
+-- output cost against the baseline's), and the price (of models its cells never use, or per
+-- token above the models' usual: hidden reasoning tokens, a price change).
 SELECT
     f.session_id AS session_id,
     f.cascade_id AS cascade_id,
@@ -72,7 +74,8 @@ SELECT
         log((b.expected_canonical_input_cost + p.canonical_output_cost) / expected_canonical),
         log(f.total_cost / p.routine_price_cost)],
        [0., 0., 0., 0.]) AS excess_by_factor,
-    -- A factor that alone at least doubles the cost is also judged against its own noise,
+    -- A factor that alone raises the cost {min_factor_ratio} times is also judged against its
+    -- own noise,
     -- which is small where the cost is structural: calls beyond routine and a model the
     -- cells never use have none (the floor), input tokens vary as much as their share of
     -- cost times their spread. So a context blow-up stands out even where noisy answers
@@ -83,7 +86,7 @@ SELECT
                        * b.log_canonical_input_cost_sigma, {min_factor_sigma:Float64}),
               inf,
               {min_log_sigma:Float64}]) AS factor_sigma,
-    arrayMap((excess, sigma) -> if(excess >= log(2), excess / sigma, 0),
+    arrayMap((excess, sigma) -> if(excess >= log({min_factor_ratio:Float64}), excess / sigma, 0),
              excess_by_factor, factor_sigma) AS factor_z,
     greatest(whole_cost_z, arrayMax(factor_z)) AS cost_robust_z,
     cost_robust_z > {threshold:Float64} AS is_cost_anomaly,
@@ -107,6 +110,7 @@ SELECT
               multiIf(cost_anomaly_driver = 'input_tokens', 'input tokens',
                       cost_anomaly_driver = 'output_tokens', 'output tokens',
                       cost_anomaly_driver = 'extra_calls', 'LLM calls',
+                      empty(p.unusual_models), 'price per token',
                       concat('price of ', arrayStringConcat(p.unusual_models, ', '),
                              ', a model its cells do not use,')),
               ' ', {{ times("cost_anomaly_driver_ratio") }}, ' usual'),

@@ -27,8 +27,13 @@ BASELINE_CONSTANTS: dict[str, Any] = {
 }
 # anomaly_scores.sql: the robust sigma of log cost (and duration) is at least this, so a
 # run must cost e^(3.5 x 0.2) = 2x what is expected to be flagged at the default threshold.
-# A factor's own scale (input or output tokens' share of the noise) is at least this.
-SCORE_CONSTANTS: dict[str, Any] = {"min_log_sigma": 0.2, "min_factor_sigma": 0.05}
+# A factor is judged against its own noise when it alone raises the cost this many times;
+# its own scale (input tokens' share of the noise) is at least min_factor_sigma.
+SCORE_CONSTANTS: dict[str, Any] = {
+    "min_log_sigma": 0.2,
+    "min_factor_ratio": 1.5,
+    "min_factor_sigma": 0.05,
+}
 
 
 @dataclass(frozen=True)

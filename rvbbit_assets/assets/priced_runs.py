@@ -12,7 +12,7 @@ from rvbbit_assets.assets.detection_settings import PRICING_CONSTANTS, Detection
 from rvbbit_assets.assets.history import run_stage_over_history
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
 from rvbbit_assets.assets.session_facts import build_session_facts, session_facts
-from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days
+from rvbbit_assets.day_partitions import DayRange, render_sql_template, replace_days
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
 
@@ -21,7 +21,9 @@ def build_priced_runs(
 ) -> StageSummary:
     settings = settings or DetectionSettings.from_env()
     params = days.params() | {"lookback_days": settings.lookback_days} | PRICING_CONSTANTS
-    rows = replace_days(session, "priced_runs", load_sql(__file__, "priced_runs"), params, days)
+    rows = replace_days(
+        session, "priced_runs", render_sql_template(__file__, "priced_runs"), params, days
+    )
     (fallback_cost, unusual), = session.rows(
         "SELECT sum(total_cost - usual_price_cost) FILTER (WHERE empty(unusual_models)),"
         " countIf(notEmpty(unusual_models))"

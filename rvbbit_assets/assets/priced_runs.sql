@@ -1,18 +1,39 @@
+{#- A Jinja template (the price fit is a macro), run with bound parameters. -#}
+{%- macro token_prices(m) -%}
+    {#- (input, output) price per token from the sums of squares and products of `m`: the
+        least-squares fit of cost = tokens_in x input + tokens_out x output, when the mix of
+        the two varies enough to tell them apart and both come out non-negative. -#}
+    if({{ m }}sum_in_in * {{ m }}sum_out_out - {{ m }}sum_in_out * {{ m }}sum_in_out
+           > 1e-6 * {{ m }}sum_in_in * {{ m }}sum_out_out
+       AND {{ m }}sum_in_cost * {{ m }}sum_out_out - {{ m }}sum_out_cost * {{ m }}sum_in_out >= 0
+       AND {{ m }}sum_out_cost * {{ m }}sum_in_in - {{ m }}sum_in_cost * {{ m }}sum_in_out >= 0,
+       (({{ m }}sum_in_cost * {{ m }}sum_out_out - {{ m }}sum_out_cost * {{ m }}sum_in_out)
+            / ({{ m }}sum_in_in * {{ m }}sum_out_out - {{ m }}sum_in_out * {{ m }}sum_in_out),
+        ({{ m }}sum_out_cost * {{ m }}sum_in_in - {{ m }}sum_in_cost * {{ m }}sum_in_out)
+            / ({{ m }}sum_in_in * {{ m }}sum_out_out - {{ m }}sum_in_out * {{ m }}sum_in_out)),
+       ({{ m }}sum_cost / {{ m }}sum_weighted, {output_weight:Float64} * {{ m }}sum_cost / {{ m }}sum_weighted))
+{%- endmacro -%}
+{%- set sums = ["sum_weighted", "sum_cost", "sum_in_in", "sum_in_out", "sum_out_out",
+                 "sum_in_cost", "sum_out_cost"] -%}
 -- Each run of [{start}, {end}) priced the way its cells usually run and pay, from its LLM
 -- calls (session_facts.llm_usage) and what each (cascade, cell) did on the {lookback_days}
 -- days before the run's day (so a day is priced the same whether analysed alone or in a
 -- range). Per cell, from those days:
 --   * a model is routine when it answered in at least {routine_share} of the cell's runs (in
 --     a young cell: in any earlier run);
---   * the usual price is the cost per weighted token (input + {output_weight} x output
---     tokens) of the cell's main models (those answering in at least {main_model_share} as
---     many runs as its most used one: every model of a take set, not a fallback);
+--   * the usual prices of input and of output tokens: of each model (least squares of cost
+--     on its tokens), and of the cell, over its main models (those answering in at least
+--     {main_model_share} as many runs as its most used one: every model of a take set, not a
+--     fallback); where the tokens cannot tell input from output prices apart (always the
+--     same mix), the cost per weighted token (input + {output_weight} x output);
 --   * the usual number of calls per run (median) and the routine most ({routine_calls_quantile}
 --     quantile: a retry or another tool round is routine, a loop is not).
 -- A cell without earlier runs is taken as it is: its own price, calls and models.
 -- Per run, from its cells:
 --   usual_*_cost           its tokens at the usual prices (a routine fallback does not move it)
---   routine_price_cost     its actual cost, calls by non-routine models repriced as usual
+--   routine_price_cost     its tokens at the usual price of each model it used: a routine
+--                          model's own (a fallback costs what it usually costs), the cell's
+--                          for a model the cell does not use
 --   canonical_*_cost       its usual-price cost per call in each cell, times the cell's usual
 --                          calls: its cost level whatever retries, tool rounds or loops it had
 --   routine_calls_cost     its usual-price cost with each cell's calls capped at the routine
@@ -45,8 +66,13 @@ daily_models AS
         cell_name,
         model,
         count() AS model_runs,  -- llm_usage has one entry per (run, cell, model)
-        sum(tokens_in + {output_weight:Float64} * tokens_out) AS weighted_tokens,
-        sum(cost) AS model_cost
+        sum(tokens_in + {output_weight:Float64} * tokens_out) AS sum_weighted,
+        sum(cost) AS sum_cost,
+        sum(tokens_in * tokens_in) AS sum_in_in,
+        sum(tokens_in * tokens_out) AS sum_in_out,
+        sum(tokens_out * tokens_out) AS sum_out_out,
+        sum(tokens_in * cost) AS sum_in_cost,
+        sum(tokens_out * cost) AS sum_out_cost
     FROM run_calls
     GROUP BY day, cascade_id, cell_name, model
 ),
@@ -75,8 +101,10 @@ cell_models AS
         m.cell_name AS cell_name,
         m.model AS model,
         sum(m.model_runs) AS model_runs,
-        sum(m.weighted_tokens) AS weighted_tokens,
-        sum(m.model_cost) AS model_cost
+        {%- for name in sums %}
+        sum(m.{{ name }}) AS {{ name }},
+        {%- endfor %}
+        {{ token_prices("") }} AS model_prices
     FROM daily_models AS m
     CROSS JOIN scored_days AS d
     WHERE m.day < d.day AND m.day >= d.day - {lookback_days:UInt16}
@@ -92,7 +120,7 @@ cells AS
         c.cell_runs AS cell_runs,
         c.usual_calls AS usual_calls,
         c.routine_calls AS routine_calls,
-        m.usual_price AS usual_price
+        m.usual_prices AS usual_prices
     FROM
     (
         SELECT
@@ -114,7 +142,10 @@ cells AS
             scored_day,
             cascade_id,
             cell_name,
-            sumIf(model_cost, is_main) / sumIf(weighted_tokens, is_main) AS usual_price
+            {%- for name in sums %}
+            sumIf({{ name }}, is_main) AS main_{{ name }},
+            {%- endfor %}
+            {{ token_prices("main_") }} AS usual_prices
         FROM
         (
             SELECT
@@ -124,7 +155,7 @@ cells AS
             FROM cell_models
         )
         GROUP BY scored_day, cascade_id, cell_name
-        HAVING sumIf(weighted_tokens, is_main) > 0
+        HAVING main_sum_weighted > 0
     ) AS m
         ON m.scored_day = c.scored_day AND m.cascade_id = c.cascade_id
            AND m.cell_name = c.cell_name
@@ -138,13 +169,21 @@ priced_calls AS
         c.calls AS calls,
         c.cost AS cost,
         c.tokens_in + {output_weight:Float64} * c.tokens_out AS weighted_tokens,
-        ifNull(r.usual_price, if(weighted_tokens > 0, c.cost / weighted_tokens, 0)) AS price,
-        c.tokens_in * price AS usual_input_cost,
-        {output_weight:Float64} * c.tokens_out * price AS usual_output_cost,
+        -- A cell with no earlier calls is priced at what its calls cost.
+        ifNull(r.usual_prices, if(weighted_tokens > 0,
+            (c.cost / weighted_tokens, {output_weight:Float64} * c.cost / weighted_tokens),
+            (0., 0.))) AS prices,
+        c.tokens_in * prices.1 AS usual_input_cost,
+        c.tokens_out * prices.2 AS usual_output_cost,
         -- A model no earlier run of an established cell used is not routine there.
         r.cell_name IS NULL
             OR ifNull(m.model_runs, 0) >= greatest(1, {routine_share:Float64} * r.cell_runs)
             AS is_routine,
+        -- What the call would cost at the model's usual price in the cell (a routine model),
+        -- or at the cell's (a model the cell does not use); a new cell: what it cost.
+        if(is_routine AND ifNull(m.sum_weighted, 0) > 0,
+           c.tokens_in * m.model_prices.1 + c.tokens_out * m.model_prices.2,
+           usual_input_cost + usual_output_cost) AS expected_price_cost,
         r.usual_calls AS usual_calls,
         r.routine_calls AS routine_calls
     FROM run_calls AS c
@@ -164,7 +203,7 @@ run_cells AS
         sum(calls) AS cell_calls,
         sum(usual_input_cost) AS cell_usual_input_cost,
         sum(usual_output_cost) AS cell_usual_output_cost,
-        sum(if(is_routine, cost, usual_input_cost + usual_output_cost)) AS cell_routine_price_cost,
+        sum(expected_price_cost) AS cell_routine_price_cost,
         groupUniqArrayIf(model, NOT is_routine) AS cell_unusual_models,
         ifNull(any(usual_calls), cell_calls) AS cell_usual_calls,
         ifNull(any(routine_calls), cell_calls) AS cell_routine_calls

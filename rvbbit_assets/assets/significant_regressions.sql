@@ -3,8 +3,8 @@
 A Jinja template (the per-metric test is a macro), run with bound parameters. For each run:
 its species' up to {species_runs} latest earlier runs within {lookback_days} days, leaving out
 runs anomaly_scores flagged (one spike is not a regression), then the run itself (unless it
-is flagged). On that series, for each metric (cost at usual prices and calls, which neither
-a routine fallback nor a retry moves; duration) and each recent window of the last k runs
+is flagged). On that series, for each metric (cost; cost at usual prices and calls, which
+neither a routine fallback nor a retry moves; duration) and each recent window of the last k runs
 (k = 5, 10, 20, 40, 80; with at least {min_earlier_runs} runs before it), a one-sided Mann-Whitney test of the window against the runs before it
 (normal approximation). The p-value is the smallest, times the number of tests (Bonferroni).
 A run is a significant regression when p < {alpha}, the series holds at least
@@ -13,9 +13,10 @@ is significant at {alpha} with a geometric mean at least the design's +20% cost 
 duration) above the earlier runs'. Unlike "last 10 against the 10 before", a rise stays flagged while
 the look-back still holds runs from before it.
 -#}
-{#- (metric, its position in a series run, effect floor); actual cost adds a test but no
-    power: its fallbacks are noise the usual-price cost does not have. -#}
-{%- set metrics = [("usual_cost", 3, 0.2), ("duration", 4, 0.3)] -%}
+{#- (metric, its position in a series run, effect floor): the usual-price cost is the
+    sensitive one (a routine fallback is noise to actual cost); actual cost is there for a
+    rise of prices, which the usual-price cost does not see. -#}
+{%- set metrics = [("cost", 3, 0.2), ("usual_cost", 4, 0.2), ("duration", 5, 0.3)] -%}
 {%- set windows = [5, 10, 20, 40, 80] -%}
 {%- macro window_tests(metric, floor) -%}
     {#- (p-value, effect, k, metric, effect floor) of the last k runs of `series` against the
@@ -41,8 +42,8 @@ species_runs AS
         h.species_hash_primary AS species_hash_primary,
         h.created_at AS created_at,
         a.is_cost_anomaly AS is_cost_anomaly,
-        -- (created_at, session_id, log usual cost, log duration)
-        (h.created_at, h.session_id,
+        -- (created_at, session_id, log cost, log usual cost, log duration)
+        (h.created_at, h.session_id, log(h.total_cost + {cost_epsilon:Float64}),
          log(p.canonical_input_cost + p.canonical_output_cost + {cost_epsilon:Float64}),
          log1p(h.total_duration_ms)) AS run
     FROM history AS h
@@ -83,7 +84,7 @@ windows AS
             arrayShingles(
                 arrayConcat(
                     arrayWithConstant({species_runs:UInt32},
-                                      (false, (toDateTime(0), '', 0., 0.))),
+                                      (false, (toDateTime(0), '', 0., 0., 0.))),
                     arraySlice(sorted, greatest(1, first_scored - {species_runs:UInt32}))),
                 {species_runs:UInt32} + 1) AS shingles
         FROM species_runs

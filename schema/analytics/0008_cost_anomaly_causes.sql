@@ -24,7 +24,7 @@ CREATE TABLE IF NOT EXISTS ${analytics}.priced_runs
     usual_input_cost Float64,               -- input tokens at the cells' usual prices
     usual_output_cost Float64,              -- output tokens at the cells' usual prices
     usual_price_cost Float64,               -- the sum of the two
-    routine_price_cost Float64,             -- cost, calls by non-routine models repriced
+    routine_price_cost Float64,             -- its tokens at its models' usual prices
     unusual_models Array(String),           -- models the run's cells do not use routinely
     usual_calls UInt32,                     -- the usual calls of the run's cells
     canonical_input_cost Float64,           -- usual-price cost per call x usual calls, per cell
