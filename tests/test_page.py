@@ -683,8 +683,8 @@ def test_run_view_of_a_flagged_run(chromium, demo, page_url, tmp_path):
         # The odd ids are text: the hostile cascade's link is one escaped path segment.
         assert not [e for e in dom.elements if e.tag in ("script", "img", "iframe")]
 
-    spike_url = page_url + "runs/" + quote(SPIKE_SESSION, safe="")
-    screenshot = save_screenshot(chromium, tmp_path / "profile-shot", spike_url,
+    screenshot = save_screenshot(chromium, tmp_path / "profile-shot",
+                                 page_url + "runs/" + quote(demo_run, safe=""),
                                  "run-view.png", (1400, 1400))
     assert screenshot.stat().st_size > 50_000
 
