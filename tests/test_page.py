@@ -31,6 +31,8 @@ from runs import Run, llm, write_runs
 from serving import serving
 
 from rvbbit_assets.api import create_app, page
+from rvbbit_assets.api.page import formatting
+from rvbbit_assets.assets.cell_analytics import cell_breakdown
 from rvbbit_assets.assets.forecasts import projection_sentence
 from rvbbit_assets.assets.groups import INSIGHTS_GROUP, MODELS_GROUP, PER_RUN_GROUP, SOURCE_GROUP
 from rvbbit_assets.demo.generate import generate_demo
@@ -54,6 +56,9 @@ RECENT_RUNS = 50
 HOSTILE_SESSION = "<img src=x onerror=\"alert('session')\">'&"
 HOSTILE_CASCADE = "</td><script>alert(\"cascade\")</script>'"
 LOW_OUTLIER_SESSION = "page-test-low"
+# After them, a runaway answer (15× the output tokens): our cost anomaly, driven by output
+# tokens, with an id of quotes, unicode and a slash.
+SPIKE_SESSION = 'page-test-spike/ünï "cöde" ✓'
 STEADY_DAYS = 14
 MINUS = "\u2212"
 
@@ -215,6 +220,7 @@ def demo(module_store, tmp_path_factory) -> ClickHouseStore:
     outliers = [
         Run(LOW_OUTLIER_SESSION, HOSTILE_CASCADE, at(last_day, 23, 55), [llm(0.0005)]),
         Run(HOSTILE_SESSION, HOSTILE_CASCADE, at(last_day, 23, 57), [llm(0.06)]),
+        Run(SPIKE_SESSION, HOSTILE_CASCADE, at(last_day, 23, 59), [llm(0.16, tokens_out=300)]),
     ]
     with module_store.session("test demo load") as session:
         generate_demo(session, days=DEMO_DAYS, sessions_per_day=60, seed=9, end_date=last_day,
@@ -325,7 +331,7 @@ def test_unexpected_errors_are_a_500_page_without_details(store, monkeypatch):
     def broken(session):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(page, "load_page_data", broken)
+    monkeypatch.setattr(page.data, "load_page_data", broken)
     with serving(create_app(store)) as base:
         status, headers, body = fetch(base + "/")
     assert status == 500 and headers["content-type"].startswith("text/html")
@@ -396,7 +402,7 @@ def test_page_shows_badges_forecasts_and_recommendations(chromium, demo, page_ur
     assert not [e for e in dom.elements for name in e.attrs if name.startswith("on")]
     assert [row for row in rows if HOSTILE_SESSION in row.text and HOSTILE_CASCADE in row.text]
     links = [e.attrs["href"] for e in dom.elements if e.tag == "a" and "href" in e.attrs]
-    assert "/api/analytics/session/" + quote(HOSTILE_SESSION, safe="") in links
+    assert "/runs/" + quote(HOSTILE_SESSION, safe="") in links
 
     screenshot = save_screenshot(chromium, tmp_path / "profile-shot", page_url,
                                  "analytics-page.png", PAGE_WINDOW)
@@ -476,3 +482,235 @@ def test_page_shows_pattern_suggestions_and_pareto_evidence(chromium, demo, page
     screenshot = save_screenshot(chromium, tmp_path / "profile-shot", page_url,
                                  "analytics-page-insights.png", FULL_PAGE_WINDOW)
     assert screenshot.stat().st_size > 200_000
+
+
+# --- our detection first, and the run view ----------------------------------------------------
+
+OUR_BADGES = ("badge-ours-cost", "badge-ours-duration", "badge-ours-regression")
+# What the run view says a baseline and a driver are, in words (a fragment of each).
+BASELINE_WORDS = {"input": "the same input", "cluster": "the same input type",
+                  "cascade": "this cascade with an input of similar size"}
+DRIVER_WORDS = {"input_tokens": "input tokens", "output_tokens": "output tokens",
+                "extra_calls": "extra LLM calls", "model_price": "model price"}
+EXPLANATION = re.compile(r"Cost \d+(\.\d)?× expected \(\+\$\d+\.\d+\): .+ \d+(\.\d)?× usual")
+
+
+def row_contents(dom: Dom, row_class: str) -> list[tuple[Element, list[Element]]]:
+    """Each table row of `row_class` with the elements inside it (up to the next row)."""
+    rows = []
+    for index, element in enumerate(dom.elements):
+        if element.tag == "tr" and row_class in element.classes:
+            inside = []
+            for follower in dom.elements[index + 1:]:
+                if follower.tag == "tr":
+                    break
+                inside.append(follower)
+            rows.append((element, inside))
+    return rows
+
+
+def ours_shown(inside: list[Element]) -> tuple[str, list[str], str]:
+    """(session shown, our badge classes, explanation) of one row."""
+    session_link = next(e for e in inside if e.tag == "a" and e.attrs["href"].startswith("/runs/"))
+    badges = [kind for e in inside for kind in sorted(e.classes) if kind in OUR_BADGES]
+    explanation = next((e.text for e in inside if "explanation" in e.classes), "")
+    return session_link.text, badges, explanation
+
+
+def ours_expected(is_cost: bool, is_duration: bool, is_regression: bool) -> list[str]:
+    return [kind for kind, on in zip(OUR_BADGES, (is_cost, is_duration, is_regression),
+                                     strict=True) if on]
+
+
+@pytest.mark.slow
+def test_tiles_lead_with_our_flags_and_label_the_designs(chromium, demo, page_url, tmp_path):
+    with demo.session("test expectations") as session:
+        ((runs, anomalies, impact, durations, significant, outliers, regressions),) = session.rows(
+            "SELECT count(), countIf(is_cost_anomaly),"
+            " sumIf(cost_anomaly_impact_usd, is_cost_anomaly), countIf(is_duration_anomaly),"
+            " countIf(is_regression_significant), countIf(is_cost_outlier),"
+            " countIf(is_regression) FROM ${analytics}.cascade_analytics")
+    assert anomalies and durations and significant and impact > 0, "the demo plants them"
+
+    dom = Dom(run_chromium(chromium, tmp_path / "profile", page_url, "--dump-dom"))
+    keys = [e.attrs["data-tile"] for e in dom.by_class("tile")]
+    labels = dict(zip(keys, [e.text for e in dom.by_class("tile-label")], strict=True))
+    values = dict(zip(keys, [e.text for e in dom.by_class("tile-value")], strict=True))
+
+    # Ours lead, counted from the store; the design's follow, labelled as the design's.
+    assert keys[:4] == ["cost-anomalies", "anomaly-impact", "duration-anomalies",
+                        "significant-regressions"]
+    assert [labels[k] for k in keys[:4]] == ["Cost anomalies", "Anomaly impact",
+                                             "Duration anomalies", "Significant regressions"]
+    assert [values[k] for k in keys[:4]] == [
+        f"{anomalies:,}", "+" + page.money(impact), f"{durations:,}", f"{significant:,}"]
+    assert (labels["design-outliers"], values["design-outliers"]) == (
+        "Design's |z| > 2 outliers", f"{outliers:,}")
+    assert (labels["design-regressions"], values["design-regressions"]) == (
+        "Design's regressions", f"{regressions:,}")
+    assert values["runs"] == f"{runs:,}"
+    assert [e.classes for e in dom.by_class("tile")[:4]] == [{"tile", "tile-ours"}] * 4
+
+    # The stylesheet is a file of the package, the only style the CSP allows.
+    status, headers, css = fetch(page_url + "static/page.css")
+    assert status == 200 and headers["content-type"].startswith("text/css")
+    assert ".badge-ours-cost" in css
+    policy = fetch(page_url)[1]["content-security-policy"]
+    assert "style-src 'self'" in policy and "unsafe-inline" not in policy
+
+
+@pytest.mark.slow
+def test_flagged_runs_show_our_badge_and_cause_beside_the_designs(chromium, demo, page_url,
+                                                                 tmp_path):
+    columns = ("SELECT session_id, is_cost_anomaly, is_duration_anomaly,"
+               " is_regression_significant, cost_anomaly_explanation, cost_z_score"
+               " FROM ${analytics}.cascade_analytics")
+    order = " ORDER BY created_at DESC, session_id DESC LIMIT {n:UInt32}"
+    with demo.session("test expectations") as session:
+        flagged = session.rows(
+            columns + " WHERE is_cost_anomaly OR is_duration_anomaly OR is_regression_significant"
+            + order, {"n": page.FLAGGED_RUNS})
+        recent = session.rows(columns + order, {"n": RECENT_RUNS})
+    spike = next(row for row in recent if row[0] == SPIKE_SESSION)
+    assert spike[1] and EXPLANATION.fullmatch(spike[4]) and "output tokens" in spike[4]
+    assert any(row[2] for row in flagged) and any(row[3] for row in flagged)
+
+    dom = Dom(run_chromium(chromium, tmp_path / "profile", page_url, "--dump-dom"))
+
+    # The flagged runs: ours, newest first, each with its badges and a cost anomaly's cause.
+    flagged_rows = row_contents(dom, "flagged-row")
+    assert [ours_shown(inside) for _, inside in flagged_rows] == [
+        (sid, ours_expected(cost, duration, regression), explanation)
+        for sid, cost, duration, regression, explanation, _ in flagged]
+    # ... with the design's badge beside ours, labelled as the design's.
+    for (_, inside), (*_, z) in zip(flagged_rows, flagged, strict=True):
+        design = next(e for e in inside if "design" in e.classes and e.tag == "td")
+        assert design.text.startswith("design's")
+        kind, title = expected_anomaly(float(z))
+        assert [(c, e.attrs["title"]) for e in inside for c in e.classes
+                if c.startswith("design-anomaly-")] == [
+            (kind.replace("badge-anomaly-", "design-anomaly-"), title)]
+
+    # The recent runs: our badges and causes where we flag, a dash elsewhere.
+    recent_rows = row_contents(dom, "run-row")
+    assert [ours_shown(inside) for _, inside in recent_rows] == [
+        (sid, ours_expected(cost, duration, regression), explanation)
+        for sid, cost, duration, regression, explanation, _ in recent]
+    (_, spike_inside), = [(row, inside) for row, inside in recent_rows
+                          if ours_shown(inside)[0] == SPIKE_SESSION]
+    assert [e.text for e in spike_inside if "badge-ours-cost" in e.classes] == ["⚠ cost anomaly"]
+    assert [c for e in spike_inside for c in e.classes if c.startswith("badge-anomaly-")] == [
+        "badge-anomaly-high"]
+    header = [e.text for e in dom.elements if e.tag == "th"]
+    assert "Ours" in header and "Design's anomaly" in header
+
+    # A flagged run links to its run view.
+    links = {e.text: e.attrs["href"] for _, inside in flagged_rows for e in inside
+             if e.tag == "a" and e.attrs["href"].startswith("/runs/")}
+    assert links[SPIKE_SESSION] == "/runs/" + quote(SPIKE_SESSION, safe="")
+
+
+def check_run_view(dom: Dom, session_id: str, row: dict, cells: list[dict]) -> None:
+    """The run view of `session_id` shows its stored analytics row and cells."""
+    facts = {e.attrs["data-fact"]: e.text for e in dom.by_class("fact", "td")}
+    assert [e.text for e in dom.by_class("run-id")] == [session_id]
+    assert [e.text for e in dom.by_class("run-explanation")] == [row["cost_anomaly_explanation"]]
+    assert EXPLANATION.fullmatch(row["cost_anomaly_explanation"])
+    # Expected versus actual, the driver and its ratio, the dollar impact.
+    assert facts["actual-cost"] == page.money(row["total_cost"])
+    assert facts["expected-cost"] == page.money(row["expected_cost"])
+    assert facts["cost-ratio"] == formatting.times(row["total_cost"] / row["expected_cost"])
+    assert facts["impact"] == "+" + page.money(row["cost_anomaly_impact_usd"])
+    assert [e.text for e in dom.by_class("driver")] == [DRIVER_WORDS[row["cost_anomaly_driver"]]]
+    assert [e.text for e in dom.by_class("driver-ratio")] == [
+        formatting.times(row["cost_anomaly_driver_ratio"]) + " usual"]
+    # Baselines: ours in words, the design's averages.
+    assert [e.text for e in dom.by_class("baseline-name")] == [row["cost_anomaly_baseline"]]
+    (meaning,) = [e.text for e in dom.by_class("baseline-meaning")]
+    assert BASELINE_WORDS[row["cost_anomaly_baseline"]] in meaning
+    assert facts["global-avg"].startswith(page.money(row["global_avg_cost"]) + " ")
+    assert facts["cluster-avg"].startswith(page.money(row["cluster_avg_cost"]) + " ")
+    # Prediction and regression status (the design's and ours, with its p-value).
+    assert facts["predicted-cost"] == page.money(row["predicted_cost"])
+    assert facts["prediction-error"].startswith(
+        formatting.signed(row["prediction_error"] * 100) + "% ")
+    assert facts["regression-ours"].startswith(
+        "significant" if row["is_regression_significant"] else "not significant")
+    assert facts["regression-ours"].endswith(f"p = {formatting.p_value(row['regression_p_value'])}")
+    assert facts["regression-design"].startswith(
+        "📈" if row["is_regression"] else "no regression")
+    # Its cells, as the session API breaks them down, and the link to that JSON.
+    shown_cells = [[e.text for e in inside if e.tag == "td"][:3]
+                   for _, inside in row_contents(dom, "cell-row")]
+    assert [[name, cost] for name, _, cost in shown_cells] == [
+        [cell["cell_name"], page.money(cell["cost"])] for cell in cells]
+    json_links = [e.attrs["href"] for e in dom.by_class("json-link", "a")]
+    assert json_links == ["/api/analytics/session/" + quote(session_id, safe="")]
+
+
+@pytest.mark.slow
+def test_run_view_of_a_flagged_run(chromium, demo, page_url, tmp_path):
+    fields = ("total_cost, expected_cost, cost_anomaly_driver, cost_anomaly_driver_ratio,"
+              " cost_anomaly_baseline, cost_anomaly_explanation, cost_anomaly_impact_usd,"
+              " global_avg_cost, cluster_avg_cost, predicted_cost, prediction_error,"
+              " is_regression, is_regression_significant, regression_p_value")
+    with demo.session("test expectations") as session:
+        # The newest cost anomaly of the demo with cells and a prediction, and the spike.
+        demo_runs = session.rows(
+            "SELECT session_id FROM ${analytics}.cascade_analytics WHERE is_cost_anomaly"
+            " AND predicted_cost IS NOT NULL AND session_id IN"
+            " (SELECT session_id FROM ${analytics}.cell_analytics)"
+            " ORDER BY created_at DESC, session_id DESC LIMIT 1")
+        assert demo_runs, "the demo has a cost anomaly with cells and a prediction"
+        demo_run = demo_runs[0][0]
+        expected = {}
+        for session_id in (demo_run, SPIKE_SESSION):
+            result = session.client.query(session.render(
+                f"SELECT {fields} FROM ${{analytics}}.cascade_analytics"
+                " WHERE session_id = {s:String}"), parameters={"s": session_id})
+            row = dict(zip(result.column_names, result.result_rows[0], strict=True))
+            expected[session_id] = (row, cell_breakdown(session, session_id))
+    assert expected[SPIKE_SESSION][0]["cost_anomaly_driver"] == "output_tokens"
+    assert expected[SPIKE_SESSION][0]["cost_anomaly_baseline"] == "input"
+    assert expected[demo_run][1], "the demo run has cells"
+
+    for number, (session_id, (row, cells)) in enumerate(expected.items()):
+        url = page_url + "runs/" + quote(session_id, safe="")
+        status, headers, _ = fetch(url)
+        assert status == 200 and "default-src 'none'" in headers["content-security-policy"]
+        dom = Dom(run_chromium(chromium, tmp_path / f"profile-{number}", url, "--dump-dom"))
+        check_run_view(dom, session_id, row, cells)
+        # The odd ids are text: the hostile cascade's link is one escaped path segment.
+        assert not [e for e in dom.elements if e.tag in ("script", "img", "iframe")]
+
+    screenshot = save_screenshot(chromium, tmp_path / "profile-shot",
+                                 page_url + "runs/" + quote(demo_run, safe=""),
+                                 "run-view.png", (1400, 1400))
+    assert screenshot.stat().st_size > 50_000
+
+
+def test_run_view_of_an_unknown_or_malformed_id_is_an_html_error(demo, page_url):
+    unknown = '<b>no such run</b>"/ü'
+    status, headers, body = fetch(page_url + "runs/" + quote(unknown, safe=""))
+    assert status == 404 and headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in headers["content-security-policy"]
+    dom = Dom(body)
+    assert not [e for e in dom.elements if e.tag == "b"]
+    (notice,) = dom.by_class("notice")
+    assert "No such run" in notice.text and unknown in notice.text
+
+    status, headers, body = fetch(page_url + "runs/%01")
+    assert status == 400 and headers["content-type"].startswith("text/html")
+    assert "control characters" in body
+
+
+def test_run_view_of_a_hostile_id_is_text(demo, page_url):
+    status, _, body = fetch(page_url + "runs/" + quote(HOSTILE_SESSION, safe=""))
+    assert status == 200
+    dom = Dom(body)
+    assert [e.text for e in dom.by_class("run-id")] == [HOSTILE_SESSION]
+    assert not [e for e in dom.elements if e.tag in ("script", "img", "iframe")]
+    assert not [e for e in dom.elements for name in e.attrs if name.startswith("on")]
+    links = [e.attrs["href"] for e in dom.elements if e.tag == "a"]
+    assert "/api/analytics/cascade/" + quote(HOSTILE_CASCADE, safe="") in links
+    assert "/api/analytics/session/" + quote(HOSTILE_SESSION, safe="") in links

@@ -11,8 +11,6 @@ details only in the server log) for anything unexpected.
 from __future__ import annotations
 
 import json
-import logging
-import os
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -20,13 +18,15 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
-from rvbbit_assets.api.page import analytics_page_endpoint
+from rvbbit_assets.api import path_ids  # noqa: F401  (registers the any_id path convertor)
+from rvbbit_assets.api.failures import INTERNAL_ERROR, ApiError, failure_for
+from rvbbit_assets.api.page import page_routes
+from rvbbit_assets.api.store_reads import read_session
 from rvbbit_assets.api.views import (
     AlertFilter,
     BadRequest,
@@ -38,21 +38,11 @@ from rvbbit_assets.api.views import (
     to_json,
 )
 from rvbbit_assets.cost_estimate import estimate_cost
-from rvbbit_assets.store import ClickHouseStore, StoreBusyError, StoreError, StoreSession
-
-log = logging.getLogger("rvbbit_assets.api")
+from rvbbit_assets.store import ClickHouseStore, StoreSession
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
-# How long a request waits for the embedded store before answering 503.
-DEFAULT_STORE_WAIT_SECONDS = 5.0
 MAX_BODY_BYTES = 1_000_000
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
 
 
 def json_response(document: Any, status: int = 200, headers: dict[str, str] | None = None
@@ -64,26 +54,6 @@ def json_response(document: Any, status: int = 200, headers: dict[str, str] | No
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None
            ) -> Response:
     return json_response({"error": code, "message": message}, status, headers)
-
-
-class _AnyIdConvertor(Convertor[str]):
-    """Any text, "/" and control characters included, so that `checked_id` (400), not the
-    router (404), answers an id that cannot be one."""
-
-    regex = "(?s:.*)"
-
-    def convert(self, value: str) -> str:
-        return value
-
-    def to_string(self, value: str) -> str:
-        return value
-
-
-register_url_convertor("any_id", _AnyIdConvertor())
-
-
-def store_wait_seconds() -> float:
-    return float(os.environ.get("RVBBIT_API_STORE_WAIT_SECONDS") or DEFAULT_STORE_WAIT_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -121,7 +91,7 @@ class Call:
 
     def session(self, purpose: str) -> AbstractContextManager[StoreSession]:
         """The store for a short read; StoreBusyError (503) after the API's short wait."""
-        return self.store.session(f"api {purpose}", timeout=store_wait_seconds())
+        return read_session(self.store, purpose)
 
 
 Endpoint = Callable[[Call], Any]
@@ -130,20 +100,11 @@ Endpoint = Callable[[Call], Any]
 def _answer(fn: Endpoint, call: Call) -> Response:
     try:
         return json_response(fn(call))
-    except BadRequest as exc:
-        return _error(400, "bad_request", str(exc))
-    except ApiError as exc:
-        return _error(exc.status, exc.code, exc.message)
-    except StoreBusyError as exc:
-        log.warning("store busy: %s", exc)
-        return _error(
-            503, "store_busy",
-            "the analytics store is busy with a pipeline run; retry in a few seconds",
-            {"Retry-After": "5"},
-        )
-    except StoreError as exc:
-        log.error("store unavailable: %s", exc)
-        return _error(503, "store_unavailable", "the analytics store is unavailable")
+    except Exception as exc:
+        failure = failure_for(exc)
+        if failure is None:
+            raise  # Starlette logs it; _internal_error answers
+        return _error(failure.status, failure.code, failure.message, failure.headers)
 
 
 def _endpoint(store: ClickHouseStore, fn: Endpoint) -> Callable[[Request], Awaitable[Response]]:
@@ -223,7 +184,7 @@ def predict_endpoint(call: Call) -> Any:
     return estimate.as_dict()
 
 
-def routes(store: ClickHouseStore) -> list[Route]:
+def routes(store: ClickHouseStore) -> list[BaseRoute]:
     def get(path: str, fn: Endpoint) -> Route:
         return Route(path, _endpoint(store, fn), methods=["GET"])
 
@@ -231,7 +192,7 @@ def routes(store: ClickHouseStore) -> list[Route]:
         return Route(path, _endpoint(store, fn), methods=["POST"])
 
     return [
-        Route("/", analytics_page_endpoint(store), methods=["GET"]),
+        *page_routes(store),
         get("/healthz", healthz),
         get("/api/analytics/session/{session_id:any_id}", session_endpoint),
         get("/api/analytics/cascade/{cascade_id:any_id}", cascade_endpoint),
@@ -249,7 +210,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
     # Starlette logs the exception with its traceback; the client learns nothing of it.
-    return _error(500, "internal_error", "internal server error")
+    return _error(INTERNAL_ERROR.status, INTERNAL_ERROR.code, INTERNAL_ERROR.message)
 
 
 def create_app(store: ClickHouseStore | None = None) -> Starlette:

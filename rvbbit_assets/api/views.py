@@ -96,7 +96,8 @@ def _time(value: datetime | date | None) -> str | None:
     return value.isoformat()
 
 
-def _records(session: StoreSession, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+def records(session: StoreSession, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of a query as dicts by column name."""
     result = session.client.query(session.render(sql), parameters=params)
     return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
 
@@ -114,7 +115,7 @@ LIMIT 1
 
 def session_alerts(session: StoreSession, session_id: str) -> list[dict[str, Any]]:
     """The design's _check_for_alerts(analytics_row): the same rules as the alerts asset."""
-    rows = _records(
+    rows = records(
         session,
         f"SELECT alert_type, severity, message, session_id FROM "
         f"({alert_rules_sql(_SESSION_SQL)}) ORDER BY rule_order",
@@ -138,7 +139,7 @@ def session_analytics(session: StoreSession, session_id: str) -> dict[str, Any] 
     `anomaly_scores.is_outlier` is true when either score shown is an outlier (|z| > 2);
     `efficiency.cost_per_token` is the cost per output token, as in the design's worker.
     """
-    rows = _records(session, _SESSION_SQL, {"session_id": session_id})
+    rows = records(session, _SESSION_SQL, {"session_id": session_id})
     if not rows:
         return None
     row = rows[0]
@@ -279,7 +280,7 @@ def cascade_summary(session: StoreSession, cascade_id: str) -> dict[str, Any] | 
     """Baselines by input category, recent regressions, the forecast and the insights
     (pattern suggestions, Pareto frontier); None when unknown."""
     params = {"cascade_id": cascade_id}
-    (totals,) = _records(session, _CASCADE_SQL, params)
+    (totals,) = records(session, _CASCADE_SQL, params)
     if not totals["run_count"]:
         return None
     baselines = [
@@ -295,7 +296,7 @@ def cascade_summary(session: StoreSession, cascade_id: str) -> dict[str, Any] | 
             "cluster_stddev_duration_ms": _f64(r["cluster_stddev_duration"]),
             "cluster_avg_tokens": _f64(r["cluster_avg_tokens"]),
         }
-        for r in _records(session, _CASCADE_BASELINES_SQL, params)
+        for r in records(session, _CASCADE_BASELINES_SQL, params)
     ]
     regressions = [
         {
@@ -306,7 +307,7 @@ def cascade_summary(session: StoreSession, cascade_id: str) -> dict[str, Any] | 
             "duration_change_pct": _f32(r["vs_recent_avg_duration"]),
             "total_cost": _f64(r["total_cost"]),
         }
-        for r in _records(
+        for r in records(
             session, _CASCADE_REGRESSIONS_SQL, {**params, "limit": RECENT_REGRESSIONS}
         )
     ]
@@ -420,7 +421,7 @@ ORDER BY c.created_at DESC, c.session_id, c.alert_type
 
 def recent_alerts(session: StoreSession, chosen: AlertFilter) -> dict[str, Any]:
     """The newest stored alerts (by run start) matching the filter, with delivery state."""
-    rows = _records(
+    rows = records(
         session,
         _ALERTS_SQL,
         {
