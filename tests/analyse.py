@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 from dagster import DagsterInstance
+from pinned_dates import BASE_DAY
 
 from rvbbit_assets.materialize import materialize_days
 from rvbbit_assets.store import ClickHouseStore
-
-# Recent days: unified_logs has RVBBIT's one-year TTL.
-BASE_DAY = datetime.now(UTC).date() - timedelta(days=20)
 
 
 def day(offset: int) -> date:
@@ -25,12 +23,14 @@ def at(offset_days: int, hour: int = 10, minute: int = 0, second: int = 0) -> da
 
 
 def analyse(
-    store: ClickHouseStore, first: date, last: date | None = None, refresh: bool = False
+    store: ClickHouseStore, first: date, last: date | None = None, refresh: bool = False,
+    instance: DagsterInstance | None = None,
 ) -> None:
     """The per-run pipeline over [first, last]; `refresh` also runs the unpartitioned assets
     over all runs (forecasts, insights), as the CLI and the sensor do."""
     outcome = materialize_days(first, last or first, store=store,
-                               instance=DagsterInstance.ephemeral(), refresh_downstream=refresh)
+                               instance=instance or DagsterInstance.ephemeral(),
+                               refresh_downstream=refresh)
     assert outcome.success, outcome.summary()
 
 

@@ -4,8 +4,7 @@ load (the forecast beats "same day last week"; intervals hold about their stated
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import dagster
@@ -13,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from dagster import DagsterInstance
+from pinned_dates import DEMO_END
 
 from rvbbit_assets.assets.forecasts import (
     COVERAGE,
@@ -26,14 +26,12 @@ from rvbbit_assets.assets.forecasts import (
     projection_sentence,
     weekly_projection,
 )
-from rvbbit_assets.assets.pipeline import per_run_assets
-from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG
-from rvbbit_assets.demo import generate_demo
+from rvbbit_assets.day_partitions import utc_now
 from rvbbit_assets.store import ClickHouseStore
 
-TODAY = datetime.now(UTC).date()
-# The hand-made histories end three days ago: complete days whatever the clock says.
-LAST_DAY = TODAY - timedelta(days=3)
+# The hand-made histories end on a fixed, complete day (see pinned_dates.py); only the test
+# of the clock itself writes runs of today.
+LAST_DAY = DEMO_END - timedelta(days=2)
 WORKWEEK = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 0.4, 0.3])  # Monday .. Sunday
 
 
@@ -273,19 +271,20 @@ def test_unknown_cascade_and_empty_store_have_no_forecast(store: ClickHouseStore
 
 
 def test_origin_is_the_data_not_the_clock(store: ClickHouseStore) -> None:
-    ended = TODAY - timedelta(days=12)
+    today = utc_now().date()  # the asset reads the clock: this test is about it
+    ended = today - timedelta(days=12)
     _insert(store, _run_rows({"old": {d: 1.0 for d in _days(ended, 20)}}))
     with store.session("test read") as session:
         assert last_complete_day(session) == ended
     # Runs of today (not over yet) are left out: the origin becomes yesterday.
-    _insert(store, _run_rows({"old": {TODAY: 50.0}}))
+    _insert(store, _run_rows({"old": {today: 50.0}}))
     with store.session("test read") as session:
-        assert last_complete_day(session) == TODAY - timedelta(days=1)
+        assert last_complete_day(session) == today - timedelta(days=1)
         assert last_complete_day(session, today=ended + timedelta(days=1)) == ended
     _materialize(store)
     with store.session("test read") as session:
         rows = forecast_rows(session, "old")
-    assert rows[0]["day"] == TODAY
+    assert rows[0]["day"] == today
     assert max(row["predicted_cost"] for row in rows) < 1.0  # the zero days since count
 
 
@@ -330,38 +329,10 @@ def test_same_data_gives_the_same_forecast(
 # The backtest on a demo load
 
 
-# Stages of the per-run pipeline that cascade_analytics.total_cost does not need. The weekly
-# cost-model training dominates a full `analyse` of this load (about 20 s of 30 s on an idle
-# machine, minutes on a busy one); without it the rows have no predicted_cost, which the
-# forecast does not read.
-NOT_NEEDED_FOR_COSTS = {"cost_prediction_model", "cell_analytics"}
-
-
-def analyse_costs(store: ClickHouseStore, first: date, last: date) -> None:
-    """The per-run pipeline over [first, last] as one backfill run, as `analyse` does it."""
-    stages = [
-        stage for stage in per_run_assets
-        if stage.key.to_user_string() not in NOT_NEEDED_FOR_COSTS
-    ]
-    result = dagster.materialize(
-        stages,
-        resources={"store": store},
-        instance=DagsterInstance.ephemeral(),
-        tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
-    )
-    assert result.success
-
-
 @pytest.fixture(scope="module")
-def demo_store(module_store: ClickHouseStore, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    with module_store.session("test demo") as session:
-        summary = generate_demo(
-            session, days=60, sessions_per_day=150, seed=5,
-            ground_truth_path=Path(tmp_path_factory.mktemp("demo")) / "gt.json",
-        )
-    analyse_costs(module_store, summary.first_day, summary.last_day)
-    metadata = _materialize(module_store)
-    return module_store, metadata
+def demo_store(shared_demo: Any) -> tuple[ClickHouseStore, dict[str, Any]]:
+    """The shared demo (30 days), with forecasts refreshed by its analysis."""
+    return shared_demo.store, shared_demo.metadata("forecasts")
 
 
 def test_demo_forecast_beats_same_day_last_week(demo_store: Any) -> None:
@@ -397,4 +368,4 @@ def test_demo_forecast_keeps_the_quiet_weekend(demo_store: Any) -> None:
     assert max(weekend) < 0.75 * min(workdays)  # the demo's weekend load is 45%
     assert projected == pytest.approx(sum(r["predicted_cost"] for r in rows))
     assert 0 < plus_minus < 0.3 * projected
-    assert rows[0]["history_end"] < TODAY  # the partial current day is not history
+    assert rows[0]["history_end"] == DEMO_END
