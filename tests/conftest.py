@@ -74,6 +74,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     )
 
 
+@pytest.hookimpl(trylast=True)  # after the item's own fixtures are torn down
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     if item.nodeid == _shared_demo.last_user:
         _shared_demo.close()

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
 
 from rvbbit_assets.api import create_app
 from rvbbit_assets.store import ClickHouseStore
@@ -21,11 +22,17 @@ from rvbbit_assets.store import ClickHouseStore
 @contextmanager
 def serving(store: ClickHouseStore) -> Iterator[str]:
     """The base URL of the API app over `store`, served in a thread until the block ends."""
+    with serving_app(create_app(store)) as base:
+        yield base
+
+
+@contextmanager
+def serving_app(app: Starlette) -> Iterator[str]:
+    """The base URL of `app`, served by uvicorn in a thread until the block ends."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(store), log_level="warning",
-                                           lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

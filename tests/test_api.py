@@ -1,18 +1,15 @@
 """The HTTP API, over real requests to a uvicorn server on a loopback port, and the CLI."""
 
 import json
-import socket
-import threading
-import time
 import urllib.error
 import urllib.request
 from urllib.parse import quote, urlencode
 
 import pytest
-import uvicorn
 from analyse import analyse, at, day, row
 from dagster import DagsterInstance, materialize
 from runs import Run, llm, write_runs
+from serving import serving_app
 from starlette.routing import Route
 
 from rvbbit_assets import cli
@@ -76,25 +73,12 @@ def _echo(call):
 
 @pytest.fixture(scope="module")
 def server(analysed):
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
     app = create_app(analysed)
     # What adding POST /api/analytics/predict will look like: one function, one Route.
     app.router.routes.append(
         Route("/test/echo", api_app._endpoint(analysed, _echo), methods=["POST"]))
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serving_app(app) as base:
+        yield base
 
 
 def get(base, path, params=None, method="GET", data=None):
