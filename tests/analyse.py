@@ -23,14 +23,12 @@ def at(offset_days: int, hour: int = 10, minute: int = 0, second: int = 0) -> da
 
 
 def analyse(
-    store: ClickHouseStore, first: date, last: date | None = None, refresh: bool = False,
-    instance: DagsterInstance | None = None,
+    store: ClickHouseStore, first: date, last: date | None = None, refresh: bool = False
 ) -> None:
     """The per-run pipeline over [first, last]; `refresh` also runs the unpartitioned assets
     over all runs (forecasts, insights), as the CLI and the sensor do."""
     outcome = materialize_days(first, last or first, store=store,
-                               instance=instance or DagsterInstance.ephemeral(),
-                               refresh_downstream=refresh)
+                               instance=DagsterInstance.ephemeral(), refresh_downstream=refresh)
     assert outcome.success, outcome.summary()
 
 
