@@ -305,15 +305,18 @@ def test_serve_binds_loopback_by_default():
 
 def contents_checksums(store):
     """Per table of both databases: its row count and an order-free hash of every row, so an
-    in-place ALTER ... UPDATE shows as well as an insert or a delete."""
+    in-place ALTER ... UPDATE shows as well as an insert or a delete. Tables that merges
+    deduplicate are read as their readers see them (FINAL), so a merge is not a change."""
     with store.session("test read") as session:
         tables = session.rows(
-            "SELECT database, name FROM system.tables WHERE database IN {dbs:Array(String)}"
-            " ORDER BY ALL", {"dbs": [store.source_database, store.analytics_database]})
+            "SELECT database, name, match(engine, '(Replacing|Collapsing|Summing|Aggregating)')"
+            " FROM system.tables WHERE database IN {dbs:Array(String)} ORDER BY ALL",
+            {"dbs": [store.source_database, store.analytics_database]})
         return {
             (database, name): session.rows(
-                f"SELECT count(), sum(cityHash64(*)) FROM `{database}`.`{name}`")[0]
-            for database, name in tables
+                f"SELECT count(), sum(cityHash64(formatRow('TabSeparated', *)))"
+                f" FROM `{database}`.`{name}`{' FINAL' if merged else ''}")[0]
+            for database, name, merged in tables
         }
 
 
@@ -331,7 +334,8 @@ def test_the_api_only_reads(server, analysed):
         assert get(server, path)[0] == 200
     assert get(server, "/api/analytics/predict", None, "POST", json.dumps(
         {"cascade_id": "extract_brand", "input": {"rows": [1]}}).encode())[0] == 404
-    assert contents_checksums(analysed) == before
+    after = contents_checksums(analysed)
+    assert [t for t in before if after[t] != before[t]] == []
     # The snapshot sees a change in place, which keeps every table's row count.
     category = row(analysed, "cascade_analytics", "s1")["input_category"]
     _set_input_category(analysed, category + "-changed")
