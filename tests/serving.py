@@ -1,4 +1,4 @@
-"""The API app (what `rvbbit-analytics serve` runs) on a free loopback port, and requests."""
+"""A real HTTP server for tests: an ASGI app served by uvicorn on a free loopback port."""
 
 from __future__ import annotations
 
@@ -13,22 +13,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
-from starlette.applications import Starlette
-
-from rvbbit_assets.api import create_app
-from rvbbit_assets.store import ClickHouseStore
 
 
 @contextmanager
-def serving(store: ClickHouseStore) -> Iterator[str]:
-    """The base URL of the API app over `store`, served in a thread until the block ends."""
-    with serving_app(create_app(store)) as base:
-        yield base
-
-
-@contextmanager
-def serving_app(app: Starlette) -> Iterator[str]:
-    """The base URL of `app`, served by uvicorn in a thread until the block ends."""
+def serving(app: Any) -> Iterator[str]:
+    """`app` (e.g. what `rvbbit-analytics serve` runs) served until the block ends; yields
+    the base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -45,14 +35,6 @@ def serving_app(app: Starlette) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
-
-
-def fetch(url: str) -> tuple[int, dict[str, str], str]:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status, dict(response.headers), response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read().decode()
 
 
 def post_json(url: str, body: Any) -> tuple[int, Any]:

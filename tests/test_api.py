@@ -9,7 +9,7 @@ import pytest
 from analyse import analyse, at, day, row
 from dagster import DagsterInstance, materialize
 from runs import Run, llm, write_runs
-from serving import serving_app
+from serving import serving
 from starlette.routing import Route
 
 from rvbbit_assets import cli
@@ -77,7 +77,7 @@ def server(analysed):
     # What adding POST /api/analytics/predict will look like: one function, one Route.
     app.router.routes.append(
         Route("/test/echo", api_app._endpoint(analysed, _echo), methods=["POST"]))
-    with serving_app(app) as base:
+    with serving(app) as base:
         yield base
 
 

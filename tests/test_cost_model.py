@@ -12,6 +12,7 @@ from analyse import table
 from dagster import DagsterInstance, materialize
 from serving import post_json, serving
 
+from rvbbit_assets.api import create_app
 from rvbbit_assets.assets import cost_prediction_model as cost_model_asset
 from rvbbit_assets.assets.cost_prediction_model import cost_prediction_model, week_start
 from rvbbit_assets.cli import main
@@ -202,7 +203,7 @@ def test_the_api_predicts_as_the_library(modelled):
     store, _ = modelled
     cascade_id = _cascade(store)
     body = {"cascade_id": cascade_id, "input": json.loads(INPUT), "origin": "cli"}
-    with serving(store) as base:
+    with serving(create_app(store)) as base:
         (status, answer), expected = _estimates_around(
             store, lambda: post_json(base + "/api/analytics/predict", body),
             cascade_id, INPUT, "cli")

@@ -13,6 +13,8 @@ import re
 import signal
 import struct
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -25,9 +27,9 @@ from analyse import analyse
 from dagster_dev import DagsterProcess, running_dagster
 from pinned_dates import DEMO_END, PINNED_NOW
 from runs import Run, llm, write_runs
-from serving import fetch, serving
+from serving import serving
 
-from rvbbit_assets.api import page
+from rvbbit_assets.api import create_app, page
 from rvbbit_assets.assets.forecasts import COVERAGE, TOTAL, projection_sentence
 from rvbbit_assets.assets.groups import INSIGHTS_GROUP, MODELS_GROUP, PER_RUN_GROUP, SOURCE_GROUP
 from rvbbit_assets.demo.generate import generate_demo
@@ -55,6 +57,14 @@ MINUS = "\u2212"
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def fetch(url: str) -> tuple[int, dict[str, str], str]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read().decode()
 
 
 def run_chromium(chromium: str, profile: Path, url: str, *flags: str,
@@ -211,7 +221,7 @@ def demo(module_store, tmp_path_factory) -> ClickHouseStore:
 
 @pytest.fixture(scope="module")
 def page_url(demo) -> Iterator[str]:
-    with serving(demo) as base:
+    with serving(create_app(demo)) as base:
         yield base + "/"
 
 
@@ -227,7 +237,7 @@ def dagster_webserver(demo, tmp_path_factory) -> Iterator[DagsterProcess]:
 
 
 def test_empty_store_gets_a_friendly_page(store):
-    with serving(store) as base:
+    with serving(create_app(store)) as base:
         status, headers, body = fetch(base + "/")
     assert status == 200 and headers["content-type"].startswith("text/html")
     assert "No analysed runs yet" in body and "rvbbit-analytics materialize" in body
@@ -245,7 +255,7 @@ def test_missing_tables_get_a_setup_notice_not_an_error(store):
 
 def test_busy_store_is_a_503_page_without_details(store, monkeypatch):
     monkeypatch.setenv("RVBBIT_API_STORE_WAIT_SECONDS", "0.2")
-    with serving(store) as base:
+    with serving(create_app(store)) as base:
         with store.session("test holds the store"):
             status, headers, body = fetch(base + "/")
         assert status == 503 and headers["content-type"].startswith("text/html")
@@ -259,7 +269,7 @@ def test_unexpected_errors_are_a_500_page_without_details(store, monkeypatch):
         raise RuntimeError("secret internal detail")
 
     monkeypatch.setattr(page, "load_page_data", broken)
-    with serving(store) as base:
+    with serving(create_app(store)) as base:
         status, headers, body = fetch(base + "/")
     assert status == 500 and headers["content-type"].startswith("text/html")
     assert "secret" not in body and "Traceback" not in body and "Internal error" in body
