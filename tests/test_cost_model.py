@@ -3,6 +3,8 @@
 On the shared demo store (read only): the rerun trains in databases of its own."""
 
 import json
+import urllib.error
+import urllib.request
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -10,7 +12,7 @@ import pandas as pd
 import pytest
 from analyse import table
 from dagster import DagsterInstance, materialize
-from serving import post_json, serving
+from serving import serving
 
 from rvbbit_assets.api import create_app
 from rvbbit_assets.assets import cost_prediction_model as cost_model_asset
@@ -148,6 +150,17 @@ def test_stored_versions_reload_and_predict_as_stored(modelled):
     np.testing.assert_allclose(cost, stored["predicted_cost"], rtol=1e-12)
     np.testing.assert_allclose(low, stored["predicted_low"], rtol=1e-12)
     np.testing.assert_allclose(high, stored["predicted_high"], rtol=1e-12)
+
+
+def post_json(url: str, body: object) -> tuple[int, object]:
+    """POST `body` as JSON; the status and the decoded JSON answer."""
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
 
 
 def _cascade(store) -> str:
