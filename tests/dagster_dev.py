@@ -29,6 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
 
 
+ACTIVE_RUNS = """{ runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED,
+  CANCELING]}) { ... on Runs { results { runId } } } }"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -75,6 +79,13 @@ class DagsterProcess:
                 assert time.monotonic() < deadline, (
                     f"Dagster did not answer in {timeout}s:\n{self.log_tail()}")
                 time.sleep(0.25)
+
+    def wait_until_idle(self, timeout: float = 300) -> None:
+        """Until no run is queued or in progress (runs of an earlier test, say)."""
+        deadline = time.monotonic() + timeout
+        while self.graphql(ACTIVE_RUNS)["runsOrError"]["results"]:
+            assert time.monotonic() < deadline, f"runs still active:\n{self.log_tail()}"
+            time.sleep(2)
 
     def wait_for_assets(self, timeout: float = 120) -> dict[str, set[str]]:
         """The asset graph (asset -> its dependencies) once the code location has loaded."""

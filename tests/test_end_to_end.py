@@ -103,7 +103,7 @@ BACKFILL_STATUS = """
 query($id: String!) {
   partitionBackfillOrError(backfillId: $id) {
     __typename
-    ... on PartitionBackfill { status runs(limit: 50) { runId tags { key value } } }
+    ... on PartitionBackfill { status runs(limit: 50) { runId status tags { key value } } }
     ... on PythonError { message }
   }
 }"""
@@ -113,9 +113,10 @@ def test_a_backfill_from_the_asset_graph_is_one_run_equal_to_the_cli(store, dags
     now = utc_now().replace(microsecond=0)
     runs = [Run(f"bf-{i}", "c", now - timedelta(days=1, minutes=i), [llm(0.1 * (i + 1))])
             for i in range(3)] + [Run("bf-today", "c", now - timedelta(minutes=5), [llm(0.2)])]
+    dagster_dev.wait_for_assets()
+    dagster_dev.wait_until_idle()  # the sensor's runs for an earlier test's data
     with store.session("e2e data") as session:
         write_runs(session, runs)
-    dagster_dev.wait_for_assets()
     days = [(now - timedelta(days=1)).date().isoformat(), now.date().isoformat()]
     stages = ["session_facts", "input_clusters", "baselines", "anomaly_scores",
               "regression_flags", "cost_prediction_model", "cascade_analytics"]
@@ -133,6 +134,7 @@ def test_a_backfill_from_the_asset_graph_is_one_run_equal_to_the_cli(store, dags
     backfill = _wait_for(finished, 300, "the backfill")
     assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), backfill
     (run,) = backfill["runs"]  # the whole range of days in one run
+    assert run["status"] == "SUCCESS", f"backfill run {run}:\n{dagster_dev.log_tail()}"
     tags = {t["key"]: t["value"] for t in run["tags"]}
     assert (tags["dagster/asset_partition_range_start"],
             tags["dagster/asset_partition_range_end"]) == tuple(days)
