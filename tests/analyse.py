@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 from dagster import DagsterInstance
+from pinned_dates import BASE_DAY
 
 from rvbbit_assets.materialize import materialize_days
 from rvbbit_assets.store import ClickHouseStore
-
-# Recent days: unified_logs has RVBBIT's one-year TTL.
-BASE_DAY = datetime.now(UTC).date() - timedelta(days=20)
 
 
 def day(offset: int) -> date:

@@ -18,7 +18,9 @@ STORE_ROOT = Path(tempfile.mkdtemp(prefix="rvbbit-test-"))
 os.environ["RVBBIT_CLICKHOUSE_URL"] = "chdb://" + str(STORE_ROOT / "chdb")
 os.environ.setdefault("RVBBIT_STORE_LOCK_TIMEOUT", "120")
 
-from rvbbit_assets.schema import apply_migrations  # noqa: E402
+from pinned_dates import migrate_test_databases  # noqa: E402
+from shared_demo import SHARED_DEMO, SharedDemo, SharedDemoLifetime  # noqa: E402
+
 from rvbbit_assets.store import ClickHouseStore  # noqa: E402
 
 _database_numbers = itertools.count(1)
@@ -31,7 +33,7 @@ def _fresh_store() -> Iterator[ClickHouseStore]:
         analytics_database=f"an_{os.getpid()}_{number}",
     )
     with store.session("test setup") as session:
-        apply_migrations(session, with_source=True)
+        migrate_test_databases(session)
     yield store
     with store.session("test teardown") as session:
         session.command("DROP DATABASE IF EXISTS ${source} SYNC")
@@ -49,3 +51,30 @@ def module_store() -> Iterator[ClickHouseStore]:
     """Like `store`, shared by the tests of one module (for data analysed once)."""
     yield from _fresh_store()
 
+
+_shared_demo = SharedDemoLifetime(_fresh_store)
+
+
+@pytest.fixture(scope="session")
+def shared_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedDemo]:
+    """The `demo` command's load (pinned dates), analysed once; read-only for its users."""
+    yield _shared_demo.open(tmp_path_factory.mktemp("shared_demo"))
+    _shared_demo.close()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items[:] = SharedDemoLifetime.grouped(items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _shared_demo.last_user = next(
+        (item.nodeid for item in reversed(session.items) if SHARED_DEMO in item.fixturenames),
+        None,
+    )
+
+
+@pytest.hookimpl(trylast=True)  # after the item's own fixtures are torn down
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    if item.nodeid == _shared_demo.last_user:
+        _shared_demo.close()

@@ -17,15 +17,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
-from analyse import BASE_DAY
+from pinned_dates import BASE_DAY, PINNED_NOW, migrate_test_databases
 from test_determinism import STAGES, _analysed_tables
 
 from rvbbit_assets.demo import generate_demo
-from rvbbit_assets.schema import apply_migrations
 from rvbbit_assets.store import ClickHouseStore
 
 DEMO_DAYS = 3
-DEMO_END = BASE_DAY + timedelta(days=DEMO_DAYS - 1)  # past days: the demo is deterministic
+DEMO_END = BASE_DAY + timedelta(days=DEMO_DAYS - 1)  # pinned (pinned_dates.py)
 DEMO_FIRST = DEMO_END - timedelta(days=DEMO_DAYS - 1)
 
 
@@ -37,10 +36,10 @@ def _stores(names: list[str]) -> list[ClickHouseStore]:
 def seed(names: list[str]) -> None:
     for store in _stores(names):
         with store.session("store_worker seed") as session:
-            apply_migrations(session, with_source=True)
+            migrate_test_databases(session)
             # The ground truth file goes beside the store directory (a test's tmp_path).
             generate_demo(session, days=DEMO_DAYS, sessions_per_day=40, seed=7,
-                          end_date=DEMO_END)
+                          end_date=DEMO_END, now=PINNED_NOW)
 
 
 def dump(names: list[str], out: Path) -> None:

@@ -1,27 +1,40 @@
-"""Cost-prediction model: point-in-time versions, persisted, deterministic, useful."""
+"""Cost-prediction model: point-in-time versions, persisted, deterministic, useful.
 
-from datetime import timedelta
+On the shared demo store (read only): the rerun trains in databases of its own."""
 
+import json
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta
+
+import numpy as np
 import pandas as pd
 import pytest
-from analyse import analyse, table
+from analyse import table
+from dagster import DagsterInstance, materialize
+from serving import serving
 
-from rvbbit_assets.assets.cost_prediction_model import week_start
+from rvbbit_assets.api import create_app
+from rvbbit_assets.assets import cost_prediction_model as cost_model_asset
+from rvbbit_assets.assets.cost_prediction_model import cost_prediction_model, week_start
 from rvbbit_assets.cli import main
 from rvbbit_assets.cost_estimate import estimate_cost
-from rvbbit_assets.cost_model import MIN_TRAINING_RUNS, CostModelVersion
-from rvbbit_assets.day_partitions import utc_now
-from rvbbit_assets.demo import generate_demo
+from rvbbit_assets.cost_model import (
+    COST_FLOOR,
+    HOLDOUT_SHARE,
+    MIN_TRAINING_RUNS,
+    CostModelVersion,
+)
+from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, load_sql, utc_now
+from rvbbit_assets.store import ClickHouseStore
+
+FEATURES_SQL = load_sql(cost_model_asset.__file__, "cost_features")
+INPUT = '{"rows": [1, 2]}'
 
 
 @pytest.fixture(scope="module")
-def modelled(module_store, tmp_path_factory):
-    end = utc_now().date() - timedelta(days=1)
-    with module_store.session("test demo") as session:
-        demo = generate_demo(session, days=24, sessions_per_day=250, seed=4, end_date=end,
-                             ground_truth_path=tmp_path_factory.mktemp("gt") / "gt.json")
-    analyse(module_store, demo.first_day, demo.last_day)
-    return module_store, demo
+def modelled(shared_demo):
+    return shared_demo.store, shared_demo.summary
 
 
 def _models(store):
@@ -29,11 +42,20 @@ def _models(store):
         return session.df("SELECT * FROM ${analytics}.cost_models FINAL ORDER BY model_version")
 
 
+def _features_before(store, end: datetime) -> pd.DataFrame:
+    with store.session("test read") as session:
+        return session.df(FEATURES_SQL, {"end": end})
+
+
 def test_versions_never_see_their_week_or_later(modelled):
     store, demo = modelled
     models = _models(store)
-    assert len(models) >= 2
     facts = table(store, "session_facts")
+    # A version for every week of the load that has MIN_TRAINING_RUNS runs before its Monday.
+    mondays = sorted({week_start(demo.first_day + timedelta(days=d)) for d in range(demo.days)})
+    expected = [m for m in mondays if (facts["created_at"] < m).sum() >= MIN_TRAINING_RUNS]
+    assert [pd.Timestamp(v) for v in models["model_version"]] == expected
+    assert len(expected) == 4  # 2026-11-02 .. 2026-11-23: the first week has no earlier runs
     predictions = table(store, "cost_predictions")
     for model in models.to_dict("records"):
         version = pd.Timestamp(model["model_version"])
@@ -61,19 +83,56 @@ def test_predictions_filled_from_the_first_model_on(modelled):
 
 def test_model_beats_the_naive_baseline(modelled):
     store, _ = modelled
-    latest = _models(store).iloc[-1]
-    assert latest["model_mae"] < latest["naive_mae"], latest.to_dict()
+    for model in _models(store).to_dict("records"):
+        version = datetime.combine(model["model_version"], datetime.min.time())
+        training = _features_before(store, version)
+        split = int(len(training) * (1 - HOLDOUT_SHARE))
+        older, newest = training.iloc[:split], training.iloc[split:]
+        # The stored holdout is the newest 20% of the runs before the version's Monday.
+        assert (model["holdout_rows"], model["holdout_start"]) == (
+            len(newest), newest["created_at"].iloc[0])
+        # The naive MAE, recomputed: each cascade's median cost over the older 80%.
+        medians = older.groupby("cascade_id")["total_cost"].median()
+        naive = newest["cascade_id"].map(medians).fillna(older["total_cost"].median())
+        naive_mae = float(np.mean(np.abs(newest["total_cost"] - naive)))
+        assert model["naive_mae"] == pytest.approx(naive_mae, rel=1e-9)
+        # The kept estimator is the candidate with the lowest holdout MAE, and beats naive.
+        candidates = json.loads(model["candidates_json"])
+        assert model["estimator"] == min(candidates, key=lambda name: candidates[name]["mae"])
+        assert model["model_mae"] == pytest.approx(candidates[model["estimator"]]["mae"])
+        assert model["model_mae"] < model["naive_mae"], model["model_version"]
 
 
-def test_rerun_gives_the_same_models_and_predictions(modelled):
-    store, demo = modelled
-    models_before = _models(store).drop(columns=["trained_at"])
-    predictions_before = table(store, "cost_predictions")
-    with store.session("test") as session:  # force retraining from scratch
-        session.command("TRUNCATE TABLE ${analytics}.cost_models")
-    analyse(store, demo.first_day, demo.last_day)
-    pd.testing.assert_frame_equal(_models(store).drop(columns=["trained_at"]), models_before)
-    pd.testing.assert_frame_equal(table(store, "cost_predictions"), predictions_before)
+def test_the_rerun_of_the_model_alone_gives_the_same_model_and_predictions(modelled, store):
+    demo_store, demo = modelled
+    # The shared store stays as it is: its per-run facts are copied into fresh databases,
+    # where only cost_prediction_model reruns, over the load's last week (training is what
+    # costs: one version from scratch, the one with the most runs behind it).
+    copier = ClickHouseStore(source_database=demo_store.analytics_database,
+                             analytics_database=store.analytics_database)
+    with copier.session("test copy facts") as session:
+        for name in ("session_facts", "input_clusters"):
+            session.command(f"INSERT INTO ${{analytics}}.{name} SELECT * FROM ${{source}}.{name}")
+    twin = ClickHouseStore(source_database=demo_store.source_database,
+                           analytics_database=store.analytics_database)
+    week = week_start(demo.last_day)
+    result = materialize([cost_prediction_model], resources={"store": twin},
+                         instance=DagsterInstance.ephemeral(),
+                         tags={RANGE_START_TAG: week.date().isoformat(),
+                               RANGE_END_TAG: demo.last_day.isoformat()})
+    assert result.success
+    events = result.asset_materializations_for_node("cost_prediction_model")
+    assert len(events) == 7  # one run, every day of the week
+    assert events[0].metadata["model_versions_trained_now"].value == 1
+    stored = _models(demo_store)
+    pd.testing.assert_frame_equal(
+        _models(twin).drop(columns=["trained_at"]),
+        stored[stored["model_version"] == pd.Timestamp(week)].drop(columns=["trained_at"])
+        .reset_index(drop=True))
+    predictions = table(demo_store, "cost_predictions")
+    pd.testing.assert_frame_equal(
+        table(twin, "cost_predictions"),
+        predictions[predictions["created_at"] >= week].reset_index(drop=True))
 
 
 def test_stored_versions_reload_and_predict_as_stored(modelled):
@@ -82,16 +141,85 @@ def test_stored_versions_reload_and_predict_as_stored(modelled):
     model = CostModelVersion.from_row(row)
     assert model.training_fingerprint == row["training_fingerprint"]
     assert week_start(row["model_version"]) == model.model_version
+    week_end = model.model_version + timedelta(days=7)
+    features = _features_before(store, week_end)
+    week = features[features["created_at"] >= model.model_version]
+    stored = table(store, "cost_predictions").set_index("session_id").loc[week["session_id"]]
+    assert len(week) > 1000 and set(stored["model_version"]) == {row["model_version"]}
+    cost, low, high = model.predict(week)
+    np.testing.assert_allclose(cost, stored["predicted_cost"], rtol=1e-12)
+    np.testing.assert_allclose(low, stored["predicted_low"], rtol=1e-12)
+    np.testing.assert_allclose(high, stored["predicted_high"], rtol=1e-12)
+
+
+def post_json(url: str, body: object) -> tuple[int, object]:
+    """POST `body` as JSON; the status and the decoded JSON answer."""
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def _cascade(store) -> str:
+    with store.session("test read") as session:
+        return session.scalar("SELECT cascade_id FROM ${analytics}.session_facts"
+                              " GROUP BY cascade_id ORDER BY count() DESC, cascade_id LIMIT 1")
+
+
+def _estimates_around(store, call, *args):
+    """The estimate just before and just after `call` (the CLI and the API read the clock):
+    equal unless an hour began in between."""
+    with store.session("test estimate") as session:
+        before = estimate_cost(session, *args, starts_at=utc_now())
+    answer = call()
+    with store.session("test estimate") as session:
+        after = estimate_cost(session, *args, starts_at=utc_now())
+    return answer, {before, after}
 
 
 def test_pre_run_estimate_and_cli(modelled, capsys, monkeypatch):
-    store, _ = modelled
+    store, demo = modelled
+    cascade_id = _cascade(store)
+    latest = CostModelVersion.from_row(_models(store).iloc[-1].to_dict())
+    monday = datetime.combine(demo.last_day, datetime.min.time()).replace(hour=10) - timedelta(
+        days=demo.last_day.weekday())
     with store.session("test") as session:
-        cascade_id = session.scalar("SELECT any(cascade_id) FROM ${analytics}.session_facts")
-        estimate = estimate_cost(session, cascade_id, '{"question": "it\'s fine"}')
-    assert estimate is not None
-    assert 0 <= estimate.interval_low <= estimate.predicted_cost <= estimate.interval_high
+        estimate = estimate_cost(session, cascade_id, INPUT, starts_at=monday)
+        unknown = estimate_cost(session, "no-such-cascade", INPUT, starts_at=monday)
+        costs = session.rows("SELECT min(total_cost), max(total_cost)"
+                             " FROM ${analytics}.session_facts WHERE cascade_id = {c:String}",
+                             {"c": cascade_id})[0]
+    assert estimate is not None and unknown is not None
+    assert (estimate.model_version, estimate.estimator) == (
+        latest.model_version.date(), latest.estimator)
+    assert costs[0] <= estimate.predicted_cost <= costs[1]
+    # The interval is the model's holdout residual quantiles around the (log) prediction.
+    level = estimate.predicted_cost + COST_FLOOR
+    assert estimate.interval_low == pytest.approx(
+        level * np.exp(latest.interval_low_log_residual) - COST_FLOOR, rel=1e-9)
+    assert estimate.interval_high == pytest.approx(
+        level * np.exp(latest.interval_high_log_residual) - COST_FLOOR, rel=1e-9)
+    assert unknown.predicted_cost != estimate.predicted_cost  # the cascade's own level counts
+
     monkeypatch.setenv("RVBBIT_SOURCE_DATABASE", store.source_database)
     monkeypatch.setenv("RVBBIT_ANALYTICS_DATABASE", store.analytics_database)
-    assert main(["predict", cascade_id, "--input", '{"rows": [1, 2]}']) == 0
-    assert "predicted cost $" in capsys.readouterr().out
+    code, expected = _estimates_around(
+        store, lambda: main(["predict", cascade_id, "--input", INPUT]), cascade_id, INPUT)
+    assert code == 0
+    assert capsys.readouterr().out.strip() in {e.sentence() for e in expected}
+
+
+def test_the_api_predicts_as_the_library(modelled):
+    store, _ = modelled
+    cascade_id = _cascade(store)
+    body = {"cascade_id": cascade_id, "input": json.loads(INPUT), "origin": "cli"}
+    with serving(create_app(store)) as base:
+        (status, answer), expected = _estimates_around(
+            store, lambda: post_json(base + "/api/analytics/predict", body),
+            cascade_id, INPUT, "cli")
+    assert status == 200
+    assert answer in [e.as_dict() for e in expected]
+    assert answer["interval"]["level"] == 0.9 and answer["predicted_cost"] > 0

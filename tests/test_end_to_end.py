@@ -1,31 +1,21 @@
-"""`dagster dev` (webserver + daemon) analyses new runs with nobody launching anything."""
+"""`dagster dev` (webserver + daemon) analyses new runs with nobody launching anything.
 
-import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
+One `dagster dev` serves the module's tests, over one pair of databases: each test writes
+runs of its own, with ids no other test uses.
+"""
+
 import time
-import urllib.request
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from analyse import analyse, row, table
+from dagster_dev import running_dagster
 from runs import Run, llm, write_runs
 
 from rvbbit_assets.day_partitions import utc_now
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 LINEAGE_TARGETS = ("cascade_analytics", "alerts", "forecasts")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_for(condition, timeout, what):
@@ -47,36 +37,18 @@ def _analysed(store, session_id):
     return rows[0][0] if rows else None
 
 
+@pytest.fixture(scope="module")
+def dagster_dev(module_store, tmp_path_factory):
+    with running_dagster(module_store, tmp_path_factory.mktemp("dagster_dev"), daemon=True,
+                         env={"RVBBIT_SENSOR_SETTLE_SECONDS": "2"}) as dagster:
+        dagster.wait_until_serving()
+        yield dagster
+
+
 @pytest.fixture
-def dagster_dev(store, tmp_path):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "RVBBIT_SOURCE_DATABASE": store.source_database,
-        "RVBBIT_ANALYTICS_DATABASE": store.analytics_database,
-        "RVBBIT_SENSOR_SETTLE_SECONDS": "2",
-    }
-    log = (tmp_path / "dagster.log").open("w")
-    port = _free_port()
-    process = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "dagster"), "dev", "-w", "workspace.yaml",
-         "-p", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    process.port = port
-    try:
-        yield process
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
+def store(module_store):
+    """The databases `dagster dev` analyses (the conftest `store` would be others)."""
+    return module_store
 
 
 def test_new_runs_and_late_costs_are_analysed_by_the_sensor(store, dagster_dev):
@@ -101,20 +73,6 @@ def test_new_runs_and_late_costs_are_analysed_by_the_sensor(store, dagster_dev):
     assert _analysed(store, "e2e-2") == pytest.approx(0.625)
 
 
-LINEAGE_QUERY = "{ assetNodes { assetKey { path } dependencyKeys { path } } }"
-
-
-def _asset_graph(port: int) -> dict[str, set[str]]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": LINEAGE_QUERY}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        nodes = json.load(response)["data"]["assetNodes"]
-    return {"/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]}
-            for n in nodes}
-
-
 def _upstream(graph: dict[str, set[str]], key: str) -> set[str]:
     seen, todo = set(), [key]
     while todo:
@@ -125,19 +83,12 @@ def _upstream(graph: dict[str, set[str]], key: str) -> set[str]:
 
 
 def test_the_webserver_shows_lineage_from_the_source_tables(dagster_dev):
-    graph = _wait_for(lambda: _try_graph(dagster_dev.port), 120, "the webserver's GraphQL")
+    graph = dagster_dev.wait_for_assets()
     for asset in LINEAGE_TARGETS:
         assert asset in graph, asset
         assert {"unified_logs", "cascade_sessions"} <= _upstream(graph, asset), asset
     assert "session_facts" in _upstream(graph, "cascade_analytics")
     assert graph["unified_logs"] == set()  # RVBBIT's tables are the roots
-
-
-def _try_graph(port: int) -> dict[str, set[str]] | None:
-    try:
-        return _asset_graph(port)
-    except (OSError, KeyError, ValueError):
-        return None
 
 
 LAUNCH_BACKFILL = """
@@ -151,43 +102,39 @@ mutation($params: LaunchBackfillParams!) {
 BACKFILL_STATUS = """
 query($id: String!) {
   partitionBackfillOrError(backfillId: $id) {
-    ... on PartitionBackfill { status runs(limit: 50) { runId tags { key value } } }
+    __typename
+    ... on PartitionBackfill { status runs(limit: 50) { runId status tags { key value } } }
+    ... on PythonError { message }
   }
 }"""
-
-
-def _graphql(port: int, query: str, variables: dict) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query, "variables": variables}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)["data"]
 
 
 def test_a_backfill_from_the_asset_graph_is_one_run_equal_to_the_cli(store, dagster_dev):
     now = utc_now().replace(microsecond=0)
     runs = [Run(f"bf-{i}", "c", now - timedelta(days=1, minutes=i), [llm(0.1 * (i + 1))])
             for i in range(3)] + [Run("bf-today", "c", now - timedelta(minutes=5), [llm(0.2)])]
+    dagster_dev.wait_for_assets()
+    dagster_dev.wait_until_idle()  # the sensor's runs for an earlier test's data
     with store.session("e2e data") as session:
         write_runs(session, runs)
-    _wait_for(lambda: _try_graph(dagster_dev.port), 120, "the webserver")
     days = [(now - timedelta(days=1)).date().isoformat(), now.date().isoformat()]
     stages = ["session_facts", "input_clusters", "baselines", "anomaly_scores",
               "regression_flags", "cost_prediction_model", "cascade_analytics"]
-    launched = _graphql(dagster_dev.port, LAUNCH_BACKFILL, {"params": {
+    launched = dagster_dev.graphql(LAUNCH_BACKFILL, {"params": {
         "partitionNames": days, "assetSelection": [{"path": [s]} for s in stages]}})
+    assert launched["launchPartitionBackfill"]["__typename"] == "LaunchBackfillSuccess", launched
     backfill_id = launched["launchPartitionBackfill"]["backfillId"]
 
     def finished():
-        state = _graphql(dagster_dev.port, BACKFILL_STATUS, {"id": backfill_id})
+        state = dagster_dev.graphql(BACKFILL_STATUS, {"id": backfill_id})
         backfill = state["partitionBackfillOrError"]
+        assert backfill["__typename"] == "PartitionBackfill", backfill
         return backfill if backfill["status"] not in ("REQUESTED", "CANCELING") else None
 
     backfill = _wait_for(finished, 300, "the backfill")
     assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), backfill
     (run,) = backfill["runs"]  # the whole range of days in one run
+    assert run["status"] == "SUCCESS", f"backfill run {run}:\n{dagster_dev.log_tail()}"
     tags = {t["key"]: t["value"] for t in run["tags"]}
     assert (tags["dagster/asset_partition_range_start"],
             tags["dagster/asset_partition_range_end"]) == tuple(days)

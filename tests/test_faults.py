@@ -5,6 +5,7 @@ this process already uses the conftest store), driven through the real CLI and
 tests/store_worker.py in subprocesses.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -24,6 +25,7 @@ from rvbbit_assets import cli
 from rvbbit_assets.assets.pipeline import per_run_assets
 from rvbbit_assets.checks import pipeline_checks
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG
+from rvbbit_assets.demo.generate import GROUND_TRUTH_FILE
 from rvbbit_assets.store import ClickHouseStore, embedded_path
 
 TESTS = Path(__file__).resolve().parent
@@ -95,7 +97,11 @@ def test_a_backfill_killed_mid_way_then_rerun_equals_a_clean_run(tmp_path):
     _worker(tmp_path, "seed", *CLEAN, *KILLED)
     _cli_materialize(tmp_path, CLEAN)
     clean = _dump(tmp_path, CLEAN)
-    assert len(clean["cascade_analytics"]) > 100
+    # Every run of the seeded demo, each once (its days are past: none is still running).
+    truth = json.loads((tmp_path / GROUND_TRUTH_FILE).read_text())
+    assert sorted(clean["cascade_analytics"]["session_id"]) == sorted(clean["session_facts"][
+        "session_id"])
+    assert len(clean["cascade_analytics"]) == truth["counts"]["runs"] == 122
 
     # Mid-way: session_facts .. anomaly_scores written, cascade_analytics being written.
     _kill_when(tmp_path, KILLED, 'Started execution of step "cascade_analytics"', 0.15)

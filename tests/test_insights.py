@@ -7,13 +7,14 @@ cheaper model and winning phrase must be found again.
 import json
 import math
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from analyse import at, day
 from dagster import AssetsDefinition, DagsterInstance, materialize
+from pinned_dates import DEMO_END, PINNED_NOW, migrate_test_databases
 from runs import Row, Run, lineage_row, llm, write_lineage, write_runs
 
 from rvbbit_assets.assets.cell_analytics import cell_analytics, cell_breakdown
@@ -21,7 +22,6 @@ from rvbbit_assets.assets.pareto_frontier import MIN_TAKES_PER_MODEL, pareto_fro
 from rvbbit_assets.assets.prompt_patterns import MIN_LIFT, prompt_patterns
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.demo import generate_demo
-from rvbbit_assets.schema import apply_migrations
 from rvbbit_assets.store import ClickHouseStore
 
 TAKES = MIN_TAKES_PER_MODEL  # take sets per species: exactly the minimum sample
@@ -412,8 +412,7 @@ def test_cell_breakdown_for_the_api(cells) -> None:
     json.dumps(breakdown)  # ready for the API as it is
 
 
-# A small demo load, two days back so that it lies wholly before "now".
-DEMO_END = datetime.now(UTC).date() - timedelta(days=2)
+# A small demo load on pinned dates (pinned_dates.py): the same rows on any day.
 
 
 @pytest.fixture(scope="module")
@@ -424,9 +423,9 @@ def demo(module_store: ClickHouseStore, tmp_path_factory: pytest.TempPathFactory
     truth_path: Path = tmp_path_factory.mktemp("demo") / "truth.json"
     try:
         with store.session("test demo") as session:
-            apply_migrations(session, with_source=True)
+            migrate_test_databases(session)
             generate_demo(session, days=6, sessions_per_day=400, seed=3, end_date=DEMO_END,
-                          ground_truth_path=truth_path)
+                          ground_truth_path=truth_path, now=PINNED_NOW)
         frontier_metadata = run_asset(store, pareto_frontier)
         patterns_metadata = run_asset(store, prompt_patterns)
         yield store, json.loads(truth_path.read_text()), frontier_metadata, patterns_metadata

@@ -7,33 +7,32 @@ skipped without it; in CI (`CI` set) a missing browser fails them.
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import re
 import signal
-import socket
 import struct
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from analyse import analyse
+from dagster_dev import DagsterProcess, running_dagster
+from pinned_dates import DEMO_END, PINNED_NOW
 from runs import Run, llm, write_runs
 from serving import serving
 
 from rvbbit_assets.api import create_app, page
 from rvbbit_assets.api.page import formatting
 from rvbbit_assets.assets.cell_analytics import cell_breakdown
-from rvbbit_assets.assets.forecasts import projection_sentence
+from rvbbit_assets.assets.forecasts import COVERAGE, TOTAL, projection_sentence
 from rvbbit_assets.assets.groups import INSIGHTS_GROUP, MODELS_GROUP, PER_RUN_GROUP, SOURCE_GROUP
 from rvbbit_assets.demo.generate import generate_demo
 from rvbbit_assets.store import ClickHouseStore
@@ -64,12 +63,6 @@ MINUS = "\u2212"
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fetch(url: str) -> tuple[int, dict[str, str], str]:
@@ -163,6 +156,13 @@ class Dom(HTMLParser):
         for element in self._open:
             element.text_parts.append(data)
 
+    def cells(self, row: Element) -> list[Element]:
+        """The td elements of a table row: those after it, up to the next row."""
+        start = next(i for i, e in enumerate(self.elements) if e is row) + 1
+        end = next((i for i in range(start, len(self.elements))
+                    if self.elements[i].tag == "tr"), len(self.elements))
+        return [e for e in self.elements[start:end] if e.tag == "td"]
+
     def by_class(self, name: str, tag: str | None = None) -> list[Element]:
         return [e for e in self.elements if name in e.classes and (tag is None or e.tag == tag)]
 
@@ -189,6 +189,13 @@ def expected_change(pct: float) -> str:
     return ("0" if float(text) == 0 else ("+" if pct > 0 else MINUS) + text) + "%"
 
 
+def expected_icon(cost_pct: float, duration_pct: float, severity: str) -> tuple[list[str], str]:
+    """The classes and tooltip of the design's 📈 for a regression."""
+    return (sorted(["regression-icon", f"regression-{severity}"]),
+            f"Regression detected: {expected_change(cost_pct)} cost vs recent "
+            f"({expected_change(duration_pct)} duration, {severity})")
+
+
 # --- fixtures ----------------------------------------------------------------------------------
 
 
@@ -204,8 +211,8 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def demo(module_store, tmp_path_factory) -> ClickHouseStore:
-    """Three weeks of demo runs ending yesterday, plus one run with hostile ids, analysed."""
-    last_day = datetime.now(UTC).date() - timedelta(days=1)
+    """Three weeks of demo runs (pinned dates), plus one run with hostile ids, analysed."""
+    last_day = DEMO_END
     first_day = last_day - timedelta(days=DEMO_DAYS - 1)
     def at(day: date, hour: int, minute: int = 0) -> datetime:
         return datetime.combine(day, datetime.min.time()).replace(hour=hour, minute=minute)
@@ -224,7 +231,8 @@ def demo(module_store, tmp_path_factory) -> ClickHouseStore:
     ]
     with module_store.session("test demo load") as session:
         generate_demo(session, days=DEMO_DAYS, sessions_per_day=60, seed=9, end_date=last_day,
-                      ground_truth_path=tmp_path_factory.mktemp("demo") / "gt.json")
+                      ground_truth_path=tmp_path_factory.mktemp("demo") / "gt.json",
+                      now=PINNED_NOW)
         write_runs(session, steady + outliers)
     analyse(module_store, first_day, last_day, refresh=True)
     return module_store
@@ -236,64 +244,12 @@ def page_url(demo) -> Iterator[str]:
         yield base + "/"
 
 
-@pytest.fixture
-def dagster_webserver(demo, tmp_path) -> Iterator[int]:
-    """`dagster-webserver` over the demo's databases; its process group is stopped after."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(
-        (ROOT / "deploy" / "dagster.yaml").read_text()
-        # No "join the community" dialog over the graph in the screenshot.
-        + "nux:\n  enabled: false\n"
-    )
-    env = {**os.environ, "DAGSTER_HOME": str(home),
-           "RVBBIT_SOURCE_DATABASE": demo.source_database,
-           "RVBBIT_ANALYTICS_DATABASE": demo.analytics_database}
-    port = _free_port()
-    log_path = tmp_path / "webserver.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml",
-             "-h", "127.0.0.1", "-p", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + 90
-            while fetch_or_none(f"http://127.0.0.1:{port}/server_info") is None:
-                assert process.poll() is None, (
-                    f"dagster-webserver exited:\n{log_path.read_text()[-3000:]}")
-                assert time.monotonic() < deadline, "dagster-webserver did not answer"
-                time.sleep(0.25)
-            yield port
-        finally:
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
-def fetch_or_none(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.read().decode()
-    except OSError:
-        return None
-
-
-def asset_keys(port: int) -> set[str]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": "{ assetNodes { assetKey { path } } }"}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            nodes = json.load(response)["data"]["assetNodes"]
-    except (OSError, KeyError, TypeError, ValueError):
-        return set()
-    return {"/".join(node["assetKey"]["path"]) for node in nodes}
+@pytest.fixture(scope="module")
+def dagster_webserver(demo, tmp_path_factory) -> Iterator[DagsterProcess]:
+    """`dagster-webserver` over the demo's databases, once for the module."""
+    with running_dagster(demo, tmp_path_factory.mktemp("webserver"), daemon=False) as dagster:
+        dagster.wait_until_serving()
+        yield dagster
 
 
 # --- without a browser -------------------------------------------------------------------------
@@ -349,6 +305,17 @@ def test_page_shows_badges_forecasts_and_recommendations(chromium, demo, page_ur
             " FROM ${analytics}.cascade_analytics ORDER BY created_at DESC, session_id DESC"
             " LIMIT {n:UInt32}", {"n": RECENT_RUNS})
         weekly = session.rows("SELECT projected_cost, plus_minus FROM ${analytics}.forecast_weekly")
+        weekly_by_cascade = {c: (p, m) for c, p, m in session.rows(
+            "SELECT cascade_id, projected_cost, plus_minus FROM ${analytics}.forecast_weekly")}
+        regression_sql = ("SELECT session_id, vs_recent_avg_cost, vs_recent_avg_duration,"
+                          " regression_severity FROM ${analytics}.cascade_analytics"
+                          " WHERE is_regression ORDER BY created_at DESC, session_id DESC")
+        regressions = session.rows(regression_sql)
+        recent_regressions = [r for r in regressions if r[0] in {row[0] for row in recent}]
+        summary = session.rows(
+            "SELECT count(), min(created_at), max(created_at), sum(total_cost),"
+            " countIf(is_cost_outlier), countIf(is_regression)"
+            " FROM ${analytics}.cascade_analytics")
         recommendations = [row[0] for row in session.rows(
             "SELECT recommendation FROM ${analytics}.pareto_frontier WHERE recommendation != ''")]
     z_by_session = {session_id: float(z) for session_id, z, *_ in recent}
@@ -371,13 +338,36 @@ def test_page_shows_badges_forecasts_and_recommendations(chromium, demo, page_ur
     assert [kind for kind, _ in dom.badges("badge-input-")] == [
         f"badge-input-{category}" for *_, category, _ in recent]
 
-    # Regression icons: in the recent runs that are regressions and on each listed regression.
+    # Regression icons: on the recent runs that are regressions, then on each listed
+    # regression, newest first, each saying its run's cost and duration change and severity.
     listed = dom.by_class("regression-row", "tr")
-    assert listed, "the demo load has regressions"
-    icons = dom.by_class("regression-icon")
-    assert len(icons) == sum(bool(r[4]) for r in recent) + len(listed)
-    assert all(re.fullmatch(r"Regression detected: [+−]?\d+% cost vs recent \(.+\)",
-                            icon.attrs["title"]) for icon in icons)
+    assert len(listed) == min(len(regressions), page.RECENT_REGRESSIONS) > 0
+    expected_icons = [expected_icon(*r[1:])
+                      for r in recent_regressions + regressions[:len(listed)]]
+    assert [(sorted(e.classes), e.attrs["title"]) for e in dom.by_class("regression-icon")] == (
+        expected_icons)
+    for tr, (session_id, cost, duration, severity) in zip(listed, regressions, strict=False):
+        cells = dom.cells(tr)
+        assert session_id in cells[1].text
+        assert (cells[2].text, cells[3].text, cells[4].text) == (
+            f"📈 {severity}", expected_change(cost), expected_change(duration))
+    assert f"Regressions latest {len(listed)} of {len(regressions):,}" in [
+        e.text for e in dom.elements if e.tag == "h2"]
+
+    # Summary tiles after ours (test_tiles_lead_with_our_flags_and_label_the_designs): the
+    # figures of every analysed run, the week's projection, and the design's flags.
+    (count, first, last, total, outliers, regression_count), = summary
+    total_projection = weekly_by_cascade[TOTAL]
+    assert [e.text for e in dom.by_class("tile")][4:] == [
+        f"Runs analysed{count:,}{first:%Y-%m-%d} → {last:%Y-%m-%d}",
+        f"Total cost{page.money(total)}over every analysed run",
+        f"Next 7 days{page.money(total_projection[0])} ± {page.money(total_projection[1])}"
+        f"projected, {COVERAGE:.0%} interval",
+        f"Design's |z| > 2 outliers{outliers:,}the design's flag: cost z-score within the "
+        "input type",
+        f"Design's regressions{regression_count:,}the design's flag: species' last 10 runs "
+        "costlier or slower",
+    ]
 
     # Forecasts: a chart per series (total included), each with history, forecast and band.
     charts = dom.by_class("forecast-chart", "svg")
@@ -409,18 +399,35 @@ def test_page_shows_badges_forecasts_and_recommendations(chromium, demo, page_ur
     assert screenshot.stat().st_size > 100_000  # a rendered page, not a blank one
 
 
+def drawn(name: str, labels: set[str]) -> bool:
+    """Whether a node label names the asset: in full, or cut in the middle ("cost_predic…_model")
+    as the graph cuts long names."""
+    cut = [label.split("…") for label in labels if label.count("…") == 1]
+    return name in labels or any(
+        head and tail and name.startswith(head) and name.endswith(tail)
+        and len(head) + len(tail) < len(name) for head, tail in cut)
+
+
 @pytest.mark.slow
 def test_asset_graph_screenshot(chromium, dagster_webserver, tmp_path):
-    deadline = time.monotonic() + 60
-    while "cascade_analytics" not in asset_keys(dagster_webserver):
-        assert time.monotonic() < deadline, "the webserver did not load the definitions"
-        time.sleep(0.5)
+    graph = dagster_webserver.wait_for_assets()
+    assert "cascade_analytics" in graph
     # Every group expanded: the UI reads `expanded` (its ids for groups) from the URL.
     groups = ",".join(f"global@global:{group}" for group in (
         SOURCE_GROUP, PER_RUN_GROUP, MODELS_GROUP, INSIGHTS_GROUP))
-    url = f"http://127.0.0.1:{dagster_webserver}/asset-groups?expanded={quote(groups, safe=',')}"
-    screenshot = save_screenshot(chromium, tmp_path / "profile", url, "asset-graph.png",
-                                 GRAPH_WINDOW, "--virtual-time-budget=15000")
+    url = f"{dagster_webserver.url}/asset-groups?expanded={quote(groups, safe=',')}"
+    # What the graph draws: a node naming each asset, in the same page as the screenshot.
+    dom = Dom(run_chromium(chromium, tmp_path / "profile-dom", url,
+                           "--virtual-time-budget=15000", "--dump-dom",
+                           "--window-size={},{}".format(*GRAPH_WINDOW)))
+    labels = {e.text for e in dom.elements}
+    assert [name for name in graph if not drawn(name, labels)] == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "asset-graph.png"
+    screenshot.unlink(missing_ok=True)
+    run_chromium(chromium, tmp_path / "profile", url, "--virtual-time-budget=15000",
+                 f"--screenshot={screenshot}", "--window-size={},{}".format(*GRAPH_WINDOW))
+    assert png_size(screenshot) == GRAPH_WINDOW
     assert screenshot.stat().st_size > 50_000
 
 
@@ -714,3 +721,16 @@ def test_run_view_of_a_hostile_id_is_text(demo, page_url):
     links = [e.attrs["href"] for e in dom.elements if e.tag == "a"]
     assert "/api/analytics/cascade/" + quote(HOSTILE_CASCADE, safe="") in links
     assert "/api/analytics/session/" + quote(HOSTILE_SESSION, safe="") in links
+
+
+def test_a_run_without_a_z_score_gets_the_unknown_badge(demo):
+    with demo.session("test read") as session:
+        data = page.load_page_data(session)
+    newest, *others = data.recent_runs
+    unscored = replace(data, recent_runs=({**newest, "cost_z_score": math.nan}, *others))
+    dom = Dom(page.render_page(unscored, PINNED_NOW.replace(tzinfo=None)))
+    (badge, *rest) = [e for e in dom.elements
+                      if any(c.startswith("badge-anomaly-") for c in e.classes)]
+    assert (badge.classes, badge.attrs["title"], badge.text) == (
+        {"badge", "badge-anomaly-unknown"}, "No cost z-score", "—")
+    assert "badge-anomaly-unknown" not in {c for e in rest for c in e.classes}

@@ -3,7 +3,7 @@
 import os
 import subprocess
 import sys
-import time
+from datetime import datetime, time, timedelta
 
 import pytest
 from analyse import analyse, at, day, row
@@ -12,7 +12,7 @@ from runs import Run, llm, write_runs
 
 from rvbbit_assets.assets.pipeline import refreshed_after_runs
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, utc_now
-from rvbbit_assets.sensors.new_cascade_sessions import new_cascade_sessions
+from rvbbit_assets.sensors.new_cascade_sessions import evaluate_tick
 from rvbbit_assets.store import embedded_path
 
 
@@ -27,9 +27,11 @@ def instance():
         yield instance
 
 
-def tick(store, instance, cursor):
+def tick(store, instance, cursor, now=None):
+    """A tick at `now` (default: the clock when it starts), passed in so that a test compares
+    with the day the tick saw, even across midnight."""
     context = build_sensor_context(instance=instance, cursor=cursor, resources={"store": store})
-    result = new_cascade_sessions(context)
+    result = evaluate_tick(context, store, now or utc_now())
     assert isinstance(result, SensorResult)
     return result
 
@@ -42,8 +44,10 @@ def requested_range(result):
     return analysis.tags[RANGE_START_TAG], analysis.tags[RANGE_END_TAG]
 
 
-def today():
-    return utc_now().date().isoformat()
+def ticked_at(store, instance, cursor):
+    """A tick and the day it ran on (the clock passed in), for comparisons across midnight."""
+    now = utc_now()
+    return tick(store, instance, cursor, now), now.date().isoformat()
 
 
 def _write(store, runs):
@@ -53,8 +57,8 @@ def _write(store, runs):
 
 def test_first_tick_requests_unanalysed_days_then_skips(store, instance):
     _write(store, [Run("a", "c", at(0), [llm(0.1)]), Run("b", "c", at(2), [llm(0.1)])])
-    first = tick(store, instance, None)
-    assert requested_range(first) == (day(0).isoformat(), today())
+    first, today = ticked_at(store, instance, None)
+    assert requested_range(first) == (day(0).isoformat(), today)
     analyse(store, day(0), day(2))
     # a restarted sensor starts from the stored cursor string and finds nothing new
     again = tick(store, instance, first.cursor)
@@ -71,13 +75,13 @@ def test_new_late_and_out_of_order_runs_are_requested_with_new_keys(store, insta
 
     # a run that started ten days before its completion row was inserted
     _write(store, [Run("late", "c", at(1), [llm(0.2)])])
-    late = tick(store, instance, cursor)
-    assert requested_range(late) == (day(1).isoformat(), today())
+    late, today = ticked_at(store, instance, cursor)
+    assert requested_range(late) == (day(1).isoformat(), today)
 
     # rows inserted out of order, older than everything seen: still found, with a new key
     _write(store, [Run("older", "c", at(0), [llm(0.3)])])
-    older = tick(store, instance, late.cursor)
-    assert requested_range(older) == (day(0).isoformat(), today())
+    older, today = ticked_at(store, instance, late.cursor)
+    assert requested_range(older) == (day(0).isoformat(), today)
     assert older.run_requests[0].run_key != late.run_requests[0].run_key
 
 
@@ -99,10 +103,13 @@ def test_duplicate_completion_rows_do_not_duplicate_analytics(store, instance):
 
 
 def test_late_cost_update_re_requests_a_recent_day(store, instance):
-    _write(store, [Run("costly", "c", at(20, 0), [llm(None), llm(0.1, at=2)])])
+    # Recent means near the clock: this run is of today, not of the pinned days.
+    recent = utc_now().date()
+    _write(store, [Run("costly", "c", datetime.combine(recent, time()),
+                       [llm(None), llm(0.1, at=2)])])
     first = tick(store, instance, None)
     cursor = first.cursor
-    analyse(store, day(20))
+    analyse(store, recent)
     assert row(store, "session_facts", "costly")["null_cost_rows"] == 1
     assert not tick(store, instance, cursor).run_requests
     with store.session("late cost") as session:
@@ -111,11 +118,11 @@ def test_late_cost_update_re_requests_a_recent_day(store, instance):
             " WHERE session_id = 'costly' AND role = 'assistant' AND cost IS NULL"
             " SETTINGS mutations_sync = 2"
         )
-    result = tick(store, instance, cursor)
-    assert requested_range(result) == (day(20).isoformat(), today())
+    result, today = ticked_at(store, instance, cursor)
+    assert requested_range(result) == (recent.isoformat(), today)
     # same day, same watermarks: only the changed rows tell the keys apart
     assert result.run_requests[0].run_key != first.run_requests[0].run_key
-    analyse(store, day(20))
+    analyse(store, recent)
     assert row(store, "cascade_analytics", "costly")["total_cost"] == pytest.approx(0.6)
 
 
@@ -123,8 +130,8 @@ def test_abandoned_runs_are_requested_after_the_timeout(store, instance, monkeyp
     cursor = tick(store, instance, None).cursor
     monkeypatch.setenv("RVBBIT_ABANDONED_AFTER_HOURS", str(1 / 3600))
     _write(store, [Run("silent", "c", at(4), [llm(0.1)], completion=None)])
-    time.sleep(2.1)
-    result = tick(store, instance, cursor)
+    # Two seconds on (the clock passed in), its log part is older than the 1 s timeout.
+    result = tick(store, instance, cursor, utc_now() + timedelta(seconds=2.1))
     assert requested_range(result)[0] == day(4).isoformat()
 
 

@@ -9,10 +9,10 @@ analysed on this process's embedded store too, and both must analyse the same ru
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from dagster import DagsterInstance
+from pinned_dates import DEMO_END, PINNED_NOW, keep_pinned_rows
 
 from rvbbit_assets.cluster import cluster_ddl
 from rvbbit_assets.demo import generate_demo
@@ -28,9 +28,8 @@ pytestmark = pytest.mark.skipif(
     "(none is installable here; the same SQL is tested on ClickHouse 26.9 through chDB)",
 )
 
-# A fixed, recent span (unified_logs has RVBBIT's one-year TTL) so both stores get the same rows.
-END_DAY = datetime.now(UTC).date() - timedelta(days=3)
-NOW = datetime.combine(END_DAY + timedelta(days=1), datetime.min.time())
+# Pinned dates (pinned_dates.py, which says how RVBBIT's one-year TTL is kept off them).
+END_DAY = DEMO_END
 
 
 @pytest.fixture
@@ -54,7 +53,9 @@ def _run_pipeline(store: ClickHouseStore) -> tuple[MaterializeOutcome, set[str]]
     with store.session("test init and demo") as session:
         apply_migrations(session, with_source=True)
         assert apply_migrations(session, with_source=True) == []  # a rerun applies nothing
-        generate_demo(session, days=3, sessions_per_day=40, seed=11, end_date=END_DAY, now=NOW)
+        keep_pinned_rows(session)
+        generate_demo(session, days=3, sessions_per_day=40, seed=11, end_date=END_DAY,
+                      now=PINNED_NOW)
     outcome = materialize_days(store=store, instance=DagsterInstance.ephemeral())
     assert outcome.success, outcome.summary()
     with store.session("test read") as session:

@@ -80,8 +80,12 @@ def facts_columns():
     return tables
 
 
-@pytest.mark.skipif(not FACTS.exists(), reason="shared/spec is not beside the checkout")
 def test_source_tables_match_the_rvbbit_facts_exactly(store):
+    if not FACTS.exists():
+        # CI lays shared/ beside the checkout: there, a missing file is a broken setup.
+        if os.environ.get("CI"):
+            pytest.fail(f"{FACTS} is missing: CI must have shared/spec beside the checkout")
+        pytest.skip(f"{FACTS} is not beside the checkout")
     expected = facts_columns()
     assert len(expected["unified_logs"]) == 80
     for table, columns in expected.items():

@@ -142,8 +142,13 @@ def refresh_request_after(analysis: RunRequest) -> RunRequest:
     )
 
 
-def evaluate_tick(context: SensorEvaluationContext, store: ClickHouseStore) -> SensorResult:
-    now = utc_now()
+def evaluate_tick(
+    context: SensorEvaluationContext, store: ClickHouseStore, now: datetime | None = None
+) -> SensorResult:
+    """One tick at `now` (naive UTC; default: the clock). Part write times are the store's
+    clock, so a `now` passed in must be near it: tests pass one to see exactly the days and
+    timeouts the tick saw."""
+    now = now or utc_now()
     try:
         with store.session("sensor new_cascade_sessions", timeout=STORE_WAIT_SECONDS) as session:
             # Raises (a failed tick, shown in the UI) on drift: requesting runs that can
