@@ -14,7 +14,7 @@ import pytest
 from pinned_dates import DEMO_END, PINNED_NOW, migrate_test_databases
 
 from rvbbit_assets.demo import DemoSummary, default_ground_truth_path, generate_demo
-from rvbbit_assets.demo.catalog import INPUT_PRICE, MODEL_NAMES, OUTPUT_PRICE, SPIKE_RATE
+from rvbbit_assets.demo.catalog import INPUT_PRICE, MODEL_NAMES, OUTPUT_PRICE
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
 DAYS, PER_DAY, SEED = 7, 150, 11
