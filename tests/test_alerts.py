@@ -177,15 +177,18 @@ def test_rules_of_the_design(analysed, monkeypatch):
     (z,), = stored(analysed, "SELECT cost_z_score FROM ${analytics}.cascade_analytics"
                              " WHERE session_id = 'c4'")
     assert _alerts(analysed, "c4") == {
-        "cost_spike": ("critical", f"Cost is {float(np.float32(z)):.1f}σ above normal!")
+        "cost_spike": ("critical", f"Cost is {float(np.float32(z)):.1f}σ above normal!"),
+        # Ours too: the same tokens as c1..c3, billed 8 / (7/3) times as much per token.
+        "cost_anomaly": ("critical", "Cost 4.0× expected (+$6.00): price per token 3.4× usual"),
     }
     assert f"{z:.1f}" == "4.5"
     assert _alerts(analysed, "r21") == {
         "regression": ("critical", "Performance degradation: cost +60%"),
-        # Ours agree here: the species' cost rose and stayed up.
+        # Ours agree here: the species' cost rose and stayed up: its last 10 runs against the
+        # 11 before (one of them already at 1.6), 1.6^(10/11) = 1.53 times.
         "significant_regression": (
-            "major", "Significant regression of this prompt species (change-point test p = "
-            f"{_p_value(analysed, 'r21')})"),
+            "major", "Cost of this prompt species up 53% over its last 10 runs (rank test, "
+            f"p = {_p_value(analysed, 'r21')})"),
     }
     assert _alerts(analysed, "r16")["regression"] == (
         "minor", "Performance degradation: cost +30%")
@@ -202,7 +205,7 @@ def test_no_webhook_records_nothing_inside_the_window(delivery_env, analysed):
     result = run_alerts(analysed, day(1))
     assert stored(analysed, "SELECT count() FROM ${analytics}.alert_deliveries") == [(0,)]
     metadata = result.asset_materializations_for_node("alerts")[0].metadata
-    assert metadata["delivery_not_sent_no_webhook"].value == 1
+    assert metadata["delivery_not_sent_no_webhook"].value == 2  # c4: the design's and ours
     assert metadata["webhook"].value == "not configured"
 
 
@@ -259,18 +262,25 @@ def test_delivered_once(delivery_env, analysed):
         delivery_env.setenv("RVBBIT_ALERT_WEBHOOK_URL", hook.url)
         result = run_alerts(analysed, day(1))
         assert hook.bodies == [{
+            "type": "cost_anomaly", "severity": "critical",
+            "message": _alerts(analysed, "c4")["cost_anomaly"][1], "session_id": "c4",
+            "cascade_id": "c", "created_at": at(1, 10).isoformat() + "Z",
+            "metric": hook.bodies[0]["metric"],
+            "text": hook.bodies[0]["text"],
+        }, {
             "type": "cost_spike", "severity": "critical",
             "message": _alerts(analysed, "c4")["cost_spike"][1], "session_id": "c4",
             "cascade_id": "c", "created_at": at(1, 10).isoformat() + "Z",
             "metric": pytest.approx(4.54, abs=0.01),
-            "text": hook.bodies[0]["text"],
+            "text": hook.bodies[1]["text"],
         }]
-        assert deliveries(analysed, 1) == {("c4", "cost_spike"): ("sent", 1, "")}
+        assert deliveries(analysed, 1) == {("c4", "cost_spike"): ("sent", 1, ""),
+                                           ("c4", "cost_anomaly"): ("sent", 1, "")}
         run_alerts(analysed, day(1))
         run_alerts(analysed, day(0), day(1))  # day 0 has its own alert (c3) to send
-        assert [b["session_id"] for b in hook.bodies] == ["c4", "c3"]
+        assert [b["session_id"] for b in hook.bodies] == ["c4", "c4", "c3"]
     metadata = result.asset_materializations_for_node("alerts")[0].metadata
-    assert metadata["delivery_sent"].value == 1
+    assert metadata["delivery_sent"].value == 2
     assert metadata["webhook"].value == f"http://127.0.0.1:{hook.server.server_address[1]}/***"
     _assert_secret_absent(result)
 
@@ -288,7 +298,7 @@ def test_dead_endpoint_is_recorded_and_retried_later(delivery_env, analysed):
     delivery_env.setenv("RVBBIT_ALERT_WEBHOOK_URL", _dead_url())
     result = run_alerts(analysed, day(2))  # the pipeline does not fail
     recorded = deliveries(analysed, 2)
-    assert len(recorded) == 9 and {s for s, _, _ in recorded.values()} == {"failed"}
+    assert len(recorded) == 10 and {s for s, _, _ in recorded.values()} == {"failed"}
     attempts = sorted(a for _, a, _ in recorded.values())
     # Two alerts tried 4 times each, then the rest wait for a later run.
     assert attempts == [0] * (len(recorded) - 2) + [4, 4]

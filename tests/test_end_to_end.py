@@ -118,7 +118,7 @@ def test_a_backfill_from_the_asset_graph_is_one_run_equal_to_the_cli(store, dags
     with store.session("e2e data") as session:
         write_runs(session, runs)
     days = [(now - timedelta(days=1)).date().isoformat(), now.date().isoformat()]
-    stages = ["session_facts", "input_clusters", "baselines", "anomaly_scores",
+    stages = ["session_facts", "input_clusters", "priced_runs", "baselines", "anomaly_scores",
               "regression_flags", "cost_prediction_model", "cascade_analytics"]
     launched = dagster_dev.graphql(LAUNCH_BACKFILL, {"params": {
         "partitionNames": days, "assetSelection": [{"path": [s]} for s in stages]}})

@@ -101,7 +101,7 @@ def test_a_backfill_killed_mid_way_then_rerun_equals_a_clean_run(tmp_path):
     truth = json.loads((tmp_path / GROUND_TRUTH_FILE).read_text())
     assert sorted(clean["cascade_analytics"]["session_id"]) == sorted(clean["session_facts"][
         "session_id"])
-    assert len(clean["cascade_analytics"]) == truth["counts"]["runs"] == 122
+    assert len(clean["cascade_analytics"]) == truth["counts"]["runs"] == 125
 
     # Mid-way: session_facts .. anomaly_scores written, cascade_analytics being written.
     _kill_when(tmp_path, KILLED, 'Started execution of step "cascade_analytics"', 0.15)

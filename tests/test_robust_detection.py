@@ -11,6 +11,7 @@ from analyse import analyse, at, day, table
 from runs import Row, Run, write_runs
 
 from rvbbit_assets.assets import baselines, regression_flags
+from rvbbit_assets.assets.alerts import build_alerts
 from rvbbit_assets.assets.detection_settings import SCORE_CONSTANTS, DetectionSettings
 from rvbbit_assets.day_partitions import DayRange
 
@@ -245,3 +246,19 @@ def test_a_range_in_one_query_equals_a_query_per_day(store, monkeypatch):
         regression_flags.build_regression_flags(session, every_day)
     for name, frame in expected.items():
         pd.testing.assert_frame_equal(table(store, name), frame, obj=name)
+
+
+def test_no_cost_anomaly_alert_below_the_minimum_impact(scored, module_store, monkeypatch):
+    spikes = scored[scored["is_cost_anomaly"]]
+    smallest = spikes["cost_anomaly_impact_usd"].min()
+    days = DayRange(day(0), day(TEST_DAY))
+
+    def alerted() -> set[str]:
+        with module_store.session("test alerts") as session:
+            build_alerts(session, days)
+            return {session_id for (session_id,) in session.rows(
+                "SELECT session_id FROM ${analytics}.alerts WHERE alert_type = 'cost_anomaly'")}
+
+    assert alerted() == set(spikes.index)
+    monkeypatch.setenv("RVBBIT_ALERT_MIN_IMPACT_USD", str(smallest * 1.0001))
+    assert alerted() == set(spikes.index) - {spikes["cost_anomaly_impact_usd"].idxmin()}

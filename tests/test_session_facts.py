@@ -209,16 +209,17 @@ def test_late_cost_is_flagged_then_recomputed_by_the_sensor(store, monkeypatch):
 
     from rvbbit_assets.api.views import session_analytics
     from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG
-    from rvbbit_assets.sensors.new_cascade_sessions import new_cascade_sessions
+    from rvbbit_assets.sensors.new_cascade_sessions import evaluate_tick
 
     monkeypatch.setenv("RVBBIT_SENSOR_SETTLE_SECONDS", "0")
-    yesterday = 19  # inside the sensor's recent days, wholly in the past
+    yesterday = 19  # the day before the ticks' clock: inside the sensor's recent days
     with store.session("test data") as session:
         write_runs(session, [Run("late", "c", at(yesterday, 10), [llm(None), llm(0.1, at=2)])])
 
     def tick(instance, cursor):
-        result = new_cascade_sessions(build_sensor_context(
-            instance=instance, cursor=cursor, resources={"store": store}))
+        context = build_sensor_context(instance=instance, cursor=cursor,
+                                       resources={"store": store})
+        result = evaluate_tick(context, store, now=at(yesterday + 1, 12))
         return result, [(r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG])
                         for r in result.run_requests if RANGE_START_TAG in r.tags]
 

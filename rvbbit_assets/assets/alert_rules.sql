@@ -12,7 +12,9 @@
 --   cost_anomaly     is_cost_anomaly, and an impact of at least {min_impact_usd} USD
 --                                                      critical  "Cost 9.4× expected (+$$0.21):
 --                                                                 output tokens 11× usual"
---   significant_regression  is_regression_significant  major     "... (p = 0.0001)"
+--   significant_regression  is_regression_significant  major     "Cost of this prompt species
+--                                                                 up 60% over its last 10 runs
+--                                                                 (rank test, p = 0.0002)"
 SELECT
     session_id,
     cascade_id,
@@ -111,7 +113,11 @@ SELECT
     'significant_regression' AS alert_type,
     6 AS rule_order,
     'major' AS severity,
-    concat('Significant regression of this prompt species (change-point test p = ',
+    concat(multiIf(regression_metric = 'duration', 'Duration', regression_metric = 'cost',
+                   'Cost', 'Cost at usual prices'),
+           ' of this prompt species up ', toString(round((regression_effect - 1) * 100)),
+           '% over its last ', toString(regression_runs_since_change),
+           ' runs (rank test, p = ',
            toString(round(toFloat64(assumeNotNull(regression_p_value)), 6)), ')') AS message,
     toFloat64(assumeNotNull(regression_p_value)) AS metric
 FROM analysed

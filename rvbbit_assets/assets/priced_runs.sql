@@ -13,6 +13,11 @@
             / ({{ m }}sum_in_in * {{ m }}sum_out_out - {{ m }}sum_in_out * {{ m }}sum_in_out)),
        ({{ m }}sum_cost / {{ m }}sum_weighted, {output_weight:Float64} * {{ m }}sum_cost / {{ m }}sum_weighted))
 {%- endmacro -%}
+{%- macro exact_sum(value) -%}
+    {#- A sum that does not depend on the order rows arrive in (threads, joins): floating
+        point addition is not associative, and the same data must give the same analytics. -#}
+    arraySum(arraySort(groupArray({{ value }})))
+{%- endmacro -%}
 {%- set sums = ["sum_weighted", "sum_cost", "sum_in_in", "sum_in_out", "sum_out_out",
                  "sum_in_cost", "sum_out_cost"] -%}
 -- Each run of [{start}, {end}) priced the way its cells usually run and pay, from its LLM
@@ -66,13 +71,13 @@ daily_models AS
         cell_name,
         model,
         count() AS model_runs,  -- llm_usage has one entry per (run, cell, model)
-        sum(tokens_in + {output_weight:Float64} * tokens_out) AS sum_weighted,
-        sum(cost) AS sum_cost,
-        sum(tokens_in * tokens_in) AS sum_in_in,
-        sum(tokens_in * tokens_out) AS sum_in_out,
-        sum(tokens_out * tokens_out) AS sum_out_out,
-        sum(tokens_in * cost) AS sum_in_cost,
-        sum(tokens_out * cost) AS sum_out_cost
+        {{ exact_sum("tokens_in + {output_weight:Float64} * tokens_out") }} AS sum_weighted,
+        {{ exact_sum("cost") }} AS sum_cost,
+        {{ exact_sum("tokens_in * tokens_in") }} AS sum_in_in,
+        {{ exact_sum("tokens_in * tokens_out") }} AS sum_in_out,
+        {{ exact_sum("tokens_out * tokens_out") }} AS sum_out_out,
+        {{ exact_sum("tokens_in * cost") }} AS sum_in_cost,
+        {{ exact_sum("tokens_out * cost") }} AS sum_out_cost
     FROM run_calls
     GROUP BY day, cascade_id, cell_name, model
 ),
@@ -102,7 +107,7 @@ cell_models AS
         m.model AS model,
         sum(m.model_runs) AS model_runs,
         {%- for name in sums %}
-        sum(m.{{ name }}) AS {{ name }},
+        {{ exact_sum("m." ~ name) }} AS {{ name }},
         {%- endfor %}
         {{ token_prices("") }} AS model_prices
     FROM daily_models AS m
@@ -143,7 +148,7 @@ cells AS
             cascade_id,
             cell_name,
             {%- for name in sums %}
-            sumIf({{ name }}, is_main) AS main_{{ name }},
+            {{ exact_sum("if(is_main, " ~ name ~ ", 0)") }} AS main_{{ name }},
             {%- endfor %}
             {{ token_prices("main_") }} AS usual_prices
         FROM
@@ -201,9 +206,9 @@ run_cells AS
         session_id,
         cell_name,
         sum(calls) AS cell_calls,
-        sum(usual_input_cost) AS cell_usual_input_cost,
-        sum(usual_output_cost) AS cell_usual_output_cost,
-        sum(expected_price_cost) AS cell_routine_price_cost,
+        {{ exact_sum("usual_input_cost") }} AS cell_usual_input_cost,
+        {{ exact_sum("usual_output_cost") }} AS cell_usual_output_cost,
+        {{ exact_sum("expected_price_cost") }} AS cell_routine_price_cost,
         groupUniqArrayIf(model, NOT is_routine) AS cell_unusual_models,
         ifNull(any(usual_calls), cell_calls) AS cell_usual_calls,
         ifNull(any(routine_calls), cell_calls) AS cell_routine_calls
@@ -214,16 +219,18 @@ run_prices AS
 (
     SELECT
         session_id,
-        sum(cell_usual_input_cost) AS run_usual_input_cost,
-        sum(cell_usual_output_cost) AS run_usual_output_cost,
-        sum(cell_routine_price_cost) AS run_routine_price_cost,
+        {{ exact_sum("cell_usual_input_cost") }} AS run_usual_input_cost,
+        {{ exact_sum("cell_usual_output_cost") }} AS run_usual_output_cost,
+        {{ exact_sum("cell_routine_price_cost") }} AS run_routine_price_cost,
         arraySort(groupUniqArrayArray(cell_unusual_models)) AS run_unusual_models,
         sum(cell_calls) AS run_calls,
         sum(cell_usual_calls) AS run_usual_calls,
-        sum(cell_usual_input_cost / cell_calls * cell_usual_calls) AS run_canonical_input_cost,
-        sum(cell_usual_output_cost / cell_calls * cell_usual_calls) AS run_canonical_output_cost,
-        sum((cell_usual_input_cost + cell_usual_output_cost) / cell_calls
-            * least(cell_calls, greatest(cell_routine_calls, cell_usual_calls)))
+        {{ exact_sum("cell_usual_input_cost / cell_calls * cell_usual_calls") }}
+            AS run_canonical_input_cost,
+        {{ exact_sum("cell_usual_output_cost / cell_calls * cell_usual_calls") }}
+            AS run_canonical_output_cost,
+        {{ exact_sum("(cell_usual_input_cost + cell_usual_output_cost) / cell_calls"
+                     " * least(cell_calls, greatest(cell_routine_calls, cell_usual_calls))") }}
             AS run_routine_calls_cost
     FROM run_cells
     WHERE cell_calls > 0

@@ -85,4 +85,11 @@ ALTER TABLE ${analytics}.cascade_analytics
     ADD COLUMN IF NOT EXISTS expected_cost Float64 DEFAULT 0 AFTER cost_anomaly_baseline,
     ADD COLUMN IF NOT EXISTS cost_anomaly_driver_ratio Float32 DEFAULT 0 AFTER expected_cost,
     ADD COLUMN IF NOT EXISTS cost_anomaly_explanation String DEFAULT ''
-        AFTER cost_anomaly_driver_ratio;
+        AFTER cost_anomaly_driver_ratio,
+    -- What a significant regression raised (cost | usual_cost | duration), by how much
+    -- (recent over earlier runs, geometric means) and over how many recent runs.
+    ADD COLUMN IF NOT EXISTS regression_metric LowCardinality(String) DEFAULT ''
+        AFTER cost_anomaly_explanation,
+    ADD COLUMN IF NOT EXISTS regression_effect Float32 DEFAULT 0 AFTER regression_metric,
+    ADD COLUMN IF NOT EXISTS regression_runs_since_change UInt32 DEFAULT 0
+        AFTER regression_effect;
