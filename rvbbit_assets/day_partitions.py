@@ -143,6 +143,7 @@ def _swap_days_in(session: StoreSession, table: str, staging: str, days: DayRang
 
     REPLACE PARTITION is atomic per day, so readers never see a half-written day; a day
     without staged rows is dropped (ClickHouse refuses to replace from an empty source).
+    Each day's rewrite is recorded in `day_writes`, for the sensor's stale-day check.
     """
     written = {
         day: rows
@@ -163,6 +164,10 @@ def _swap_days_in(session: StoreSession, table: str, staging: str, days: DayRang
                 f"ALTER TABLE ${{analytics}}.`{table}` DROP PARTITION ID {{partition_id:String}}",
                 partition,
             )
+    session.insert_rows(
+        "day_writes", [(table, day, utc_now()) for day in days.days],
+        ("stage", "day", "written_at"),
+    )
     return sum(rows for day, rows in written.items() if days.first <= day <= days.last)
 
 

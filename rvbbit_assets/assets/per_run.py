@@ -8,16 +8,20 @@ from typing import Any
 
 import pandas as pd
 from dagster import (
+    AssetDep,
     AssetExecutionContext,
     AssetsDefinition,
+    AssetSpec,
     BackfillPolicy,
     BetaWarning,
     MaterializeResult,
     MetadataValue,
-    asset,
+    TimeWindowPartitionMapping,
 )
 
 from rvbbit_assets.assets.groups import PER_RUN_GROUP
+from rvbbit_assets.assets.sources import cascade_sessions
+from rvbbit_assets.assets.store_asset import store_asset
 from rvbbit_assets.column_schemas import table_metadata
 from rvbbit_assets.day_partitions import DayRange
 from rvbbit_assets.partitions import daily_partitions
@@ -40,13 +44,32 @@ def per_run_asset(
         with warnings.catch_warnings():
             # The single-run backfill policy is marked beta; it is what we rely on.
             warnings.simplefilter("ignore", BetaWarning)
-            return asset(
+            return store_asset(
                 partitions_def=daily_partitions,
                 backfill_policy=BackfillPolicy.single_run(),
                 **{"group_name": PER_RUN_GROUP, "kinds": {"clickhouse"}, **kwargs},
             )(fn)
 
     return decorate
+
+
+def reads_earlier_days(stage: AssetsDefinition) -> AssetsDefinition:
+    """The stage, declaring that each day reads the facts of every earlier day.
+
+    Day D depends on the stage's own day D-1 (which depends on D-2, and so on, and each on
+    its day's facts), the way Dagster expresses a cumulative dependency: rewriting an
+    earlier day's facts makes every later day of the stage stale, and the UI shows it. The
+    stage also reads cascade_sessions itself, to find earlier days not analysed yet
+    (history.py).
+    """
+
+    def declare(spec: AssetSpec) -> AssetSpec:
+        day_before = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
+        return spec.merge_attributes(
+            deps=[AssetDep(spec.key, partition_mapping=day_before), cascade_sessions]
+        )
+
+    return stage.map_asset_specs(declare)
 
 
 def day_range(context: AssetExecutionContext) -> DayRange:

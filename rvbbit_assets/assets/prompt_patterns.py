@@ -9,10 +9,11 @@ not always fill prompt_lineage; then the table is emptied and the metadata says 
 from typing import Any
 
 import pandas as pd
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from rvbbit_assets.assets.groups import INSIGHTS_GROUP
 from rvbbit_assets.assets.sources import prompt_lineage
+from rvbbit_assets.assets.store_asset import store_asset
 from rvbbit_assets.column_schemas import table_metadata
 from rvbbit_assets.day_partitions import load_sql, replace_table
 from rvbbit_assets.store import ClickHouseStore, StoreSession
@@ -103,7 +104,7 @@ def empty_result_note(base_prompts: int, species_compared: int) -> str:
     )
 
 
-@asset(
+@store_asset(
     deps=[prompt_lineage],
     group_name=INSIGHTS_GROUP,
     metadata=table_metadata("prompt_patterns"),

@@ -1,0 +1,204 @@
+"""What one sensor tick finds to analyse, and why, from cheap questions to the store.
+
+- Runs that logged a completion row in log parts written since the last tick (settled).
+- Runs that went silent longer than the abandon timeout without completing.
+- Recent days whose source rows changed after analysis (late costs, late rows).
+- Every RVBBIT_SENSOR_RECONCILE_SECONDS (300), and on the first tick: every finished run
+  without a cascade_analytics row, whatever happened to the run that should have made it.
+- Days whose stages were computed before an earlier day's facts were rewritten (a rerun of
+  that day from the UI or the CLI, or a history build): they read a stale history.
+
+The first two compare each run found with its analysis, so a merge of old log parts, which
+rewrites old rows into a new part, is not new work.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from functools import cache
+
+from dagster import AssetsDefinition
+
+from rvbbit_assets.assets.history import HISTORY_TABLES
+from rvbbit_assets.assets.pipeline import per_run_assets
+from rvbbit_assets.assets.session_facts import abandoned_after
+from rvbbit_assets.config import Settings, env_float
+from rvbbit_assets.day_partitions import DayRange, load_sql
+from rvbbit_assets.sensors.log_watermark import (
+    current_watermark,
+    list_log_parts,
+    settled_new_parts,
+)
+from rvbbit_assets.sensors.sensor_cursor import SensorCursor
+from rvbbit_assets.store import StoreSession
+
+DEFAULT_SETTLE_SECONDS = 20.0
+DEFAULT_RECENT_DAYS = 2
+DEFAULT_RECONCILE_SECONDS = 300.0
+RECENT_CANDIDATES = (
+    "SELECT session_id FROM ${analytics}.session_facts WHERE created_at >= {since:DateTime}"
+)
+
+
+@dataclass(frozen=True)
+class TickFindings:
+    days: dict[date, str]  # day -> why it is requested
+    cursor: SensorCursor
+    # Evidence that changed without moving the watermarks (rewritten rows, reconciliation,
+    # rewritten facts), for the run key.
+    changes: dict[str, str] = field(default_factory=dict)
+    # What was found and deliberately not requested again, for the sensor's log.
+    notes: list[str] = field(default_factory=list)
+
+
+def settle_delay() -> timedelta:
+    return timedelta(
+        seconds=float(os.environ.get("RVBBIT_SENSOR_SETTLE_SECONDS") or DEFAULT_SETTLE_SECONDS)
+    )
+
+
+def recent_days() -> int:
+    return int(os.environ.get("RVBBIT_SENSOR_RECENT_DAYS") or DEFAULT_RECENT_DAYS)
+
+
+def reconcile_every_seconds() -> float:
+    return env_float("RVBBIT_SENSOR_RECONCILE_SECONDS", DEFAULT_RECONCILE_SECONDS, 0, 86400)
+
+
+def _table(stage: AssetsDefinition) -> str:
+    return stage.specs_by_key[stage.key].metadata["table"].split(".")[-1]
+
+
+@cache
+def history_reads() -> tuple[list[str], list[str]]:
+    """(stage tables, history tables): each per-run stage with each history table upstream
+    of it in the asset graph (cell_analytics reads session_facts, not input_clusters)."""
+    by_key = {a.key: a for a in per_run_assets}
+    parents = {key: {d.asset_key for d in a.specs_by_key[key].deps} & by_key.keys() - {key}
+               for key, a in by_key.items()}
+    readers, read = [], []
+    for key, stage in by_key.items():
+        upstream, todo = set(), list(parents[key])
+        while todo:
+            parent = todo.pop()
+            if parent not in upstream:
+                upstream.add(parent)
+                todo += parents[parent]
+        for history in sorted(_table(by_key[k]) for k in upstream):
+            if history in HISTORY_TABLES and _table(stage) not in HISTORY_TABLES:
+                readers.append(_table(stage))
+                read.append(history)
+    return readers, read
+
+
+def _add(days: dict[date, str], day: date, why: str) -> None:
+    if day not in days:
+        days[day] = why
+    elif why not in days[day]:
+        days[day] += f"; {why}"
+
+
+def analysis_gaps(
+    session: StoreSession, candidates_sql: str, params: dict, days: DayRange
+) -> list[tuple[date, int, int, str]]:
+    """(day, unanalysed, changed, evidence) of the candidate runs, within `days`."""
+    sql = f"WITH candidates AS ({candidates_sql})\n{load_sql(__file__, 'logs_against_analysis')}"
+    return session.rows(sql, {**params, "since": days.start, "until": days.end})
+
+
+def _new_log_rows(
+    session: StoreSession, cursor: SensorCursor, now: datetime, span: DayRange
+) -> tuple[dict[date, str], SensorCursor]:
+    parts = list_log_parts(session)
+    found: dict[date, str] = {}
+    completed = settled_new_parts(parts, cursor.completed, now - settle_delay())
+    if completed.names:
+        params = {"parts": completed.names}
+        for day, unanalysed, changed, _ in analysis_gaps(
+            session, load_sql(__file__, "completed_in_parts"), params, span
+        ):
+            _add(found, day, f"{unanalysed} runs finished" if unanalysed
+                 else f"{changed} analysed runs logged new rows")
+    abandoned_before = now - abandoned_after()
+    abandoned = settled_new_parts(parts, cursor.abandoned, abandoned_before)
+    if abandoned.names:
+        params = {"parts": abandoned.names, "abandoned_before": abandoned_before}
+        for day, unanalysed, _, _ in analysis_gaps(
+            session, load_sql(__file__, "abandoned_in_parts"), params, span
+        ):
+            if unanalysed:
+                _add(found, day, f"{unanalysed} runs abandoned")
+    return found, replace(cursor, completed=completed.watermark, abandoned=abandoned.watermark)
+
+
+def _guarded(
+    kind: str, found: dict[date, tuple[str, str]], requested: dict[str, str]
+) -> tuple[dict[date, str], dict[str, str], list[str]]:
+    """The findings of one kind not requested before with the same evidence; the new record
+    of what was requested (this kind's entries replaced); notes on those left out."""
+    record = {k: v for k, v in requested.items() if not k.startswith(f"{kind} ")}
+    days: dict[date, str] = {}
+    notes = []
+    for day, (why, evidence) in sorted(found.items()):
+        key = f"{kind} {day.isoformat()}"
+        record[key] = evidence
+        if requested.get(key) == evidence:
+            notes.append(f"{day}: {why}, as when last requested: not requested again until "
+                         "that changes")
+        else:
+            days[day] = why
+    return days, record, notes
+
+
+def find_days_to_analyse(
+    session: StoreSession, cursor: SensorCursor | None, now: datetime
+) -> TickFindings:
+    span = DayRange(Settings.from_env().partitions_start, now.date())
+    found: dict[date, str] = {}
+    changes: dict[str, str] = {}
+    notes: list[str] = []
+    if cursor is None:  # first tick: everything logged so far is reconciled instead
+        everything = current_watermark(list_log_parts(session))
+        cursor = SensorCursor(completed=everything, abandoned=everything)
+    else:
+        found, cursor = _new_log_rows(session, cursor, now, span)
+        recent = DayRange(max(span.first, now.date() - timedelta(days=recent_days() - 1)),
+                          now.date())
+        for day, _, changed, evidence in analysis_gaps(session, RECENT_CANDIDATES, {}, recent):
+            if changed:
+                _add(found, day, f"source rows changed after analysis: {evidence}")
+                changes[day.isoformat()] = evidence
+    requested = cursor.requested
+    due = cursor.reconciled_at is None or (
+        now.timestamp() - cursor.reconciled_at >= reconcile_every_seconds()
+    )
+    if due:
+        params = {"since": span.start, "until": span.end,
+                  "abandoned_before": now - abandoned_after()}
+        unanalysed = {
+            day: (f"{runs} finished runs without analytics", str(runs))
+            for day, runs in session.rows(load_sql(__file__, "unanalysed_days"), params)
+        }
+        days, requested, left_out = _guarded("unanalysed", unanalysed, requested)
+        notes += left_out
+        for day, why in days.items():
+            _add(found, day, why)
+            changes[f"unanalysed {day}"] = why
+        cursor = replace(cursor, reconciled_at=now.timestamp())
+    readers, read = history_reads()
+    stale = {
+        day: (f"analysed before the facts of {rewritten} were rewritten", history_at)
+        for day, rewritten, history_at in session.rows(
+            load_sql(__file__, "stale_days"),
+            {"since": span.first, "readers": readers, "read": read},
+        )
+        if day <= span.last
+    }
+    days, requested, left_out = _guarded("stale", stale, requested)
+    notes += left_out
+    for day, why in days.items():
+        _add(found, day, why)
+        changes[f"stale {day}"] = stale[day][1]
+    return TickFindings(found, replace(cursor, requested=requested), changes, notes)
