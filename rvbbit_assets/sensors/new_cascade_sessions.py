@@ -34,9 +34,9 @@ from rvbbit_assets.checks import pipeline_checks
 from rvbbit_assets.config import env_float
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, DayRange, utc_now
 from rvbbit_assets.run_exclusion import describe_run, ensure_store_pool, store_runs_in_progress
-from rvbbit_assets.sensors.run_outcomes import Owed, finished_runs, settle
+from rvbbit_assets.sensors.run_outcomes import Outcomes, Owed, finished_runs, settle
 from rvbbit_assets.sensors.sensor_cursor import SensorCursor
-from rvbbit_assets.sensors.tick_findings import TickFindings, find_days_to_analyse
+from rvbbit_assets.sensors.tick_findings import find_days_to_analyse, requestable
 from rvbbit_assets.source_schema import check_source_schema
 from rvbbit_assets.store import ClickHouseStore, StoreBusyError
 
@@ -80,8 +80,8 @@ def run_request_for(
     )
 
 
-def _with_owed(findings: TickFindings, owed: Owed) -> dict[date, str]:
-    days = dict(findings.days)
+def _with_owed(found: dict[date, str], owed: Owed) -> dict[date, str]:
+    days = dict(found)
     wanted = {owed.days.first: owed.reason,
               **{date.fromisoformat(d): why for d, why in owed.deferred.items()}}
     for day, why in wanted.items():
@@ -101,7 +101,7 @@ def evaluate_tick(context: SensorEvaluationContext, store: ClickHouseStore) -> S
         ))
     cursor = SensorCursor.parse(context.cursor)
     runs = finished_runs(instance, SENSOR_NAME, cursor.runs_read_until if cursor else None)
-    owed = settle(cursor.owed if cursor else None, runs)
+    outcomes = settle(cursor.outcomes if cursor else Outcomes(), runs)
     now = utc_now()
     try:
         with store.session(f"sensor {SENSOR_NAME}", timeout=store_wait_seconds()) as session:
@@ -111,20 +111,25 @@ def evaluate_tick(context: SensorEvaluationContext, store: ClickHouseStore) -> S
             findings = find_days_to_analyse(session, cursor, now)
     except StoreBusyError as exc:
         return SensorResult(skip_reason=SkipReason(f"store busy, retrying next tick: {exc}"))
-    for note in findings.notes:
+    found, requested, notes = requestable(
+        findings, findings.cursor.requested, outcomes.analysed, time.time()
+    )
+    for note in notes:
         context.log.info(note)
     read_until = max((r.update_timestamp.timestamp() for r in runs),
                      default=cursor.runs_read_until if cursor else None)
-    seen = replace(findings.cursor, runs_read_until=read_until, owed=owed)
+    seen = replace(findings.cursor, runs_read_until=read_until, owed=outcomes.owed,
+                   analysed=outcomes.analysed, requested=requested)
+    owed = outcomes.owed
     if owed is not None and time.time() < owed.retry_at:
-        owed = owed.deferring(findings.days)
+        owed = owed.deferring(found)
         retry_at = datetime.fromtimestamp(owed.retry_at, UTC)
         waiting = f"; {len(owed.deferred)} more days wait with it" if owed.deferred else ""
         return SensorResult(
             skip_reason=SkipReason(f"{owed.reason} at {retry_at:%H:%M:%S} UTC{waiting}"),
             cursor=replace(seen, owed=owed).dump(),
         )
-    days = _with_owed(findings, owed) if owed is not None else findings.days
+    days = _with_owed(found, owed) if owed is not None else found
     if not days:
         return SensorResult(
             skip_reason=SkipReason("no new finished runs and no changed recent days"),
@@ -134,7 +139,8 @@ def evaluate_tick(context: SensorEvaluationContext, store: ClickHouseStore) -> S
         context.log.info(f"{d}: {why}")
     if owed is not None:
         seen = replace(seen, owed=replace(owed, deferred={}))  # requested now, with it
-    request = run_request_for(days, seen, findings.changes, now.date())
+    evidence = {key: found[2] for key, found in findings.evidenced.items()}
+    request = run_request_for(days, seen, {**findings.changes, **evidence}, now.date())
     return SensorResult(run_requests=[request], cursor=seen.dump())
 
 

@@ -81,14 +81,35 @@ def finished_runs(
     ))
 
 
-def settle(owed: Owed | None, records: list[RunRecord]) -> Owed | None:
-    """What is owed after these runs ended (in the order they ended)."""
+@dataclass(frozen=True)
+class Analysed:
+    """The days of this sensor's latest successful run, and when it ended."""
+
+    first: str
+    last: str
+    ended_at: float
+
+    def covers(self, day: date) -> bool:
+        return self.first <= day.isoformat() <= self.last
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    owed: Owed | None = None
+    analysed: Analysed | None = None
+
+
+def settle(outcomes: Outcomes, records: list[RunRecord]) -> Outcomes:
+    """What is owed, and what was last analysed, after these runs (in the order they ended)."""
+    owed, analysed = outcomes.owed, outcomes.analysed
     for record in records:
         days = run_days(record)
         if days is None:
             continue
         run = record.dagster_run
+        ended_at = record.end_time or record.update_timestamp.timestamp()
         if run.status == DagsterRunStatus.SUCCESS:
+            analysed = Analysed(days.first.isoformat(), days.last.isoformat(), ended_at)
             if owed is not None and days.first <= owed.days.first and days.last >= owed.days.last:
                 owed = None  # a later run analysed those days and every day after them
             continue
@@ -101,6 +122,6 @@ def settle(owed: Owed | None, records: list[RunRecord]) -> Owed | None:
             failures=(owed.failures if owed else 0) + 1,
             run_id=run.run_id,
             status=run.status.value,
-            failed_at=record.end_time or record.update_timestamp.timestamp(),
+            failed_at=ended_at,
         )
-    return owed
+    return Outcomes(owed, analysed)

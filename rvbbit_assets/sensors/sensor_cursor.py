@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from rvbbit_assets.sensors.log_watermark import Watermark
-from rvbbit_assets.sensors.run_outcomes import Owed
+from rvbbit_assets.sensors.run_outcomes import Analysed, Outcomes, Owed
 
 
 @dataclass(frozen=True)
@@ -19,17 +19,23 @@ class SensorCursor:
     runs_read_until: float | None = None
     # The days of failed or cancelled runs not analysed since.
     owed: Owed | None = None
-    # Evidence already requested once ("unanalysed 2026-11-30" -> "3"): found again
-    # unchanged, it is not requested again (a failed run is retried through `owed`).
-    requested: dict[str, str] = field(default_factory=dict)
+    # The latest successful run of this sensor.
+    analysed: Analysed | None = None
+    # Evidence requested, and when ("unanalysed 2026-11-30" -> ["3", 1764580000.0]).
+    requested: dict[str, list] = field(default_factory=dict)
+
+    @property
+    def outcomes(self) -> Outcomes:
+        return Outcomes(self.owed, self.analysed)
 
     @classmethod
     def parse(cls, text: str | None) -> SensorCursor | None:
         if not text:
             return None
         data = json.loads(text)
-        owed = data.pop("owed", None)
-        return cls(**data, owed=Owed(**owed) if owed else None)
+        owed, analysed = data.pop("owed", None), data.pop("analysed", None)
+        return cls(**data, owed=Owed(**owed) if owed else None,
+                   analysed=Analysed(**analysed) if analysed else None)
 
     def dump(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -31,6 +31,7 @@ from rvbbit_assets.sensors.log_watermark import (
     list_log_parts,
     settled_new_parts,
 )
+from rvbbit_assets.sensors.run_outcomes import Analysed
 from rvbbit_assets.sensors.sensor_cursor import SensorCursor
 from rvbbit_assets.store import StoreSession
 
@@ -46,11 +47,12 @@ RECENT_CANDIDATES = (
 class TickFindings:
     days: dict[date, str]  # day -> why it is requested
     cursor: SensorCursor
-    # Evidence that changed without moving the watermarks (rewritten rows, reconciliation,
-    # rewritten facts), for the run key.
+    # Rewritten source rows, which do not move the watermarks, for the run key.
     changes: dict[str, str] = field(default_factory=dict)
-    # What was found and deliberately not requested again, for the sensor's log.
-    notes: list[str] = field(default_factory=list)
+    # Findings of the checks that can find the same thing again after a run analysed it
+    # ("unanalysed 2026-11-30" -> (day, why, evidence)), and which of them ran.
+    evidenced: dict[str, tuple[date, str, str]] = field(default_factory=dict)
+    looked_at: frozenset[str] = frozenset()
 
 
 def settle_delay() -> timedelta:
@@ -93,6 +95,11 @@ def history_reads() -> tuple[list[str], list[str]]:
     return readers, read
 
 
+def runs(count: int, what: str) -> str:
+    """`1 run finished`, `3 runs finished`."""
+    return f"{count} {'run' if count == 1 else 'runs'} {what}"
+
+
 def _add(days: dict[date, str], day: date, why: str) -> None:
     if day not in days:
         days[day] = why
@@ -119,8 +126,8 @@ def _new_log_rows(
         for day, unanalysed, changed, _ in analysis_gaps(
             session, load_sql(__file__, "completed_in_parts"), params, span
         ):
-            _add(found, day, f"{unanalysed} runs finished" if unanalysed
-                 else f"{changed} analysed runs logged new rows")
+            _add(found, day, runs(unanalysed, "finished") if unanalysed
+                 else runs(changed, "logged new rows after analysis"))
     abandoned_before = now - abandoned_after()
     abandoned = settled_new_parts(parts, cursor.abandoned, abandoned_before)
     if abandoned.names:
@@ -129,26 +136,30 @@ def _new_log_rows(
             session, load_sql(__file__, "abandoned_in_parts"), params, span
         ):
             if unanalysed:
-                _add(found, day, f"{unanalysed} runs abandoned")
+                _add(found, day, runs(unanalysed, "abandoned"))
     return found, replace(cursor, completed=completed.watermark, abandoned=abandoned.watermark)
 
 
-def _guarded(
-    kind: str, found: dict[date, tuple[str, str]], requested: dict[str, str]
-) -> tuple[dict[date, str], dict[str, str], list[str]]:
-    """The findings of one kind not requested before with the same evidence; the new record
-    of what was requested (this kind's entries replaced); notes on those left out."""
-    record = {k: v for k, v in requested.items() if not k.startswith(f"{kind} ")}
-    days: dict[date, str] = {}
+def requestable(
+    findings: TickFindings, requested: dict[str, list], analysed: Analysed | None, now: float
+) -> tuple[dict[date, str], dict[str, list], list[str]]:
+    """The days to request: every finding, but evidence requested before and found again
+    unchanged after a successful run covering its day is left out (the run could not change
+    it: a hot loop would not either), with a note. Also the new record of what was requested:
+    the evidence of the kinds looked at this tick replaced by what was found."""
+    days = dict(findings.days)
+    record = {k: v for k, v in requested.items() if k.split(" ")[0] not in findings.looked_at}
     notes = []
-    for day, (why, evidence) in sorted(found.items()):
-        key = f"{kind} {day.isoformat()}"
-        record[key] = evidence
-        if requested.get(key) == evidence:
-            notes.append(f"{day}: {why}, as when last requested: not requested again until "
-                         "that changes")
+    for key, (day, why, evidence) in sorted(findings.evidenced.items()):
+        before = requested.get(key)
+        if before is None or before[0] != evidence:
+            before = [evidence, now]
+        record[key] = before
+        if analysed is not None and analysed.ended_at > before[1] and analysed.covers(day):
+            notes.append(f"{day}: {why}, unchanged since a successful run analysed it: not "
+                         "requested again until that changes")
         else:
-            days[day] = why
+            _add(days, day, why)
     return days, record, notes
 
 
@@ -158,7 +169,6 @@ def find_days_to_analyse(
     span = DayRange(Settings.from_env().partitions_start, now.date())
     found: dict[date, str] = {}
     changes: dict[str, str] = {}
-    notes: list[str] = []
     if cursor is None:  # first tick: everything logged so far is reconciled instead
         everything = current_watermark(list_log_parts(session))
         cursor = SensorCursor(completed=everything, abandoned=everything)
@@ -170,35 +180,23 @@ def find_days_to_analyse(
             if changed:
                 _add(found, day, f"source rows changed after analysis: {evidence}")
                 changes[day.isoformat()] = evidence
-    requested = cursor.requested
-    due = cursor.reconciled_at is None or (
+    evidenced: dict[str, tuple[date, str, str]] = {}
+    looked_at = {"stale"}
+    if cursor.reconciled_at is None or (
         now.timestamp() - cursor.reconciled_at >= reconcile_every_seconds()
-    )
-    if due:
+    ):
         params = {"since": span.start, "until": span.end,
                   "abandoned_before": now - abandoned_after()}
-        unanalysed = {
-            day: (f"{runs} finished runs without analytics", str(runs))
-            for day, runs in session.rows(load_sql(__file__, "unanalysed_days"), params)
-        }
-        days, requested, left_out = _guarded("unanalysed", unanalysed, requested)
-        notes += left_out
-        for day, why in days.items():
-            _add(found, day, why)
-            changes[f"unanalysed {day}"] = why
+        for day, count in session.rows(load_sql(__file__, "unanalysed_days"), params):
+            evidenced[f"unanalysed {day}"] = (
+                day, runs(count, "finished without analytics"), str(count))
+        looked_at.add("unanalysed")
         cursor = replace(cursor, reconciled_at=now.timestamp())
     readers, read = history_reads()
-    stale = {
-        day: (f"analysed before the facts of {rewritten} were rewritten", history_at)
-        for day, rewritten, history_at in session.rows(
-            load_sql(__file__, "stale_days"),
-            {"since": span.first, "readers": readers, "read": read},
-        )
-        if day <= span.last
-    }
-    days, requested, left_out = _guarded("stale", stale, requested)
-    notes += left_out
-    for day, why in days.items():
-        _add(found, day, why)
-        changes[f"stale {day}"] = stale[day][1]
-    return TickFindings(found, replace(cursor, requested=requested), changes, notes)
+    for day, rewritten, history_at in session.rows(
+        load_sql(__file__, "stale_days"), {"since": span.first, "readers": readers, "read": read}
+    ):
+        if day <= span.last:
+            evidenced[f"stale {day}"] = (
+                day, f"analysed before the facts of {rewritten} were rewritten", history_at)
+    return TickFindings(found, cursor, changes, evidenced, frozenset(looked_at))

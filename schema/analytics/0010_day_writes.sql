@@ -5,7 +5,7 @@ CREATE TABLE IF NOT EXISTS ${analytics}.day_writes
 (
     stage LowCardinality(String),           -- the analytics table rewritten
     day Date,
-    written_at DateTime64(6)                -- UTC, when the day was swapped in
+    written_at DateTime64(6)                -- when the day was swapped in (the store's clock)
 )
 ENGINE = ReplacingMergeTree(written_at)
 ORDER BY (stage, day);
