@@ -20,9 +20,6 @@ from rvbbit_assets.config import Settings
 from rvbbit_assets.day_partitions import DayRange, load_sql
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
-# The tables of the history population (history.sql): a stage reading earlier days reads these.
-HISTORY_TABLES = ("session_facts", "input_clusters")
-
 
 def with_history(stage_sql: str) -> str:
     """A stage query that reads from the `history` population of analysed runs."""

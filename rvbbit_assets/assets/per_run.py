@@ -27,6 +27,15 @@ from rvbbit_assets.day_partitions import DayRange
 from rvbbit_assets.partitions import daily_partitions
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
+# The tables of the history population (history.sql) that stages reading earlier days read.
+HISTORY_TABLES = ("session_facts", "input_clusters")
+with warnings.catch_warnings():
+    # Days before the partitions start do not exist: they are read as no runs.
+    warnings.simplefilter("ignore", BetaWarning)
+    EVERY_DAY_UP_TO = TimeWindowPartitionMapping(
+        start_offset=-36_500, end_offset=0, allow_nonexistent_upstream_partitions=True
+    )
+
 StageSummary = Mapping[str, Any]
 StageBuilder = Callable[[StoreSession, DayRange], StageSummary]
 
@@ -54,20 +63,23 @@ def per_run_asset(
 
 
 def reads_earlier_days(stage: AssetsDefinition) -> AssetsDefinition:
-    """The stage, declaring that each day reads the facts of every earlier day.
+    """The stage, declaring that each day reads the history (session_facts, input_clusters)
+    of that day and of every earlier day, not of that day only.
 
-    Day D depends on the stage's own day D-1 (which depends on D-2, and so on, and each on
-    its day's facts), the way Dagster expresses a cumulative dependency: rewriting an
-    earlier day's facts makes every later day of the stage stale, and the UI shows it. The
-    stage also reads cascade_sessions itself, to find earlier days not analysed yet
-    (history.py).
+    So rewriting an earlier day's facts makes every later day of the stage depend on changed
+    data, and the UI shows the mapping. (A self-dependency, day D on day D-1, would say the
+    same, but Dagster then runs the stage in a backfill run of its own: a backfill from the
+    asset graph would no longer be one run.) The stage also reads cascade_sessions itself,
+    to find earlier days not analysed yet (history.py).
     """
 
     def declare(spec: AssetSpec) -> AssetSpec:
-        day_before = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
-        return spec.merge_attributes(
-            deps=[AssetDep(spec.key, partition_mapping=day_before), cascade_sessions]
-        )
+        deps = [
+            AssetDep(dep.asset_key, partition_mapping=EVERY_DAY_UP_TO)
+            if dep.asset_key.to_user_string() in HISTORY_TABLES else dep
+            for dep in spec.deps
+        ]
+        return spec.replace_attributes(deps=[*deps, cascade_sessions])
 
     return stage.map_asset_specs(declare)
 

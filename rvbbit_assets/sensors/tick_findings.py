@@ -21,7 +21,7 @@ from functools import cache
 
 from dagster import AssetsDefinition
 
-from rvbbit_assets.assets.history import HISTORY_TABLES
+from rvbbit_assets.assets.per_run import HISTORY_TABLES
 from rvbbit_assets.assets.pipeline import per_run_assets
 from rvbbit_assets.assets.session_facts import abandoned_after
 from rvbbit_assets.config import Settings, env_float
