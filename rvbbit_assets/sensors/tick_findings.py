@@ -107,12 +107,19 @@ def _add(days: dict[date, str], day: date, why: str) -> None:
         days[day] += f"; {why}"
 
 
+def about_candidates(candidates_sql: str, query: str) -> str:
+    """`query` (a named .sql file) over the runs `candidates_sql` selects and their days."""
+    return (f"WITH candidates AS ({candidates_sql}),\n"
+            f"candidate_days AS ({load_sql(__file__, 'candidate_days')})\n"
+            f"{load_sql(__file__, query)}")
+
+
 def analysis_gaps(
     session: StoreSession, candidates_sql: str, params: dict, days: DayRange
 ) -> list[tuple[date, int, int, str]]:
     """(day, unanalysed, changed, evidence) of the candidate runs, within `days`."""
-    sql = f"WITH candidates AS ({candidates_sql})\n{load_sql(__file__, 'logs_against_analysis')}"
-    return session.rows(sql, {**params, "since": days.start, "until": days.end})
+    return session.rows(about_candidates(candidates_sql, "logs_against_analysis"),
+                        {**params, "since": days.first, "until": days.last})
 
 
 def _new_log_rows(
@@ -187,7 +194,9 @@ def find_days_to_analyse(
     ):
         params = {"since": span.start, "until": span.end,
                   "abandoned_before": now - abandoned_after()}
-        for day, count in session.rows(load_sql(__file__, "unanalysed_days"), params):
+        reconciliation = about_candidates(
+            load_sql(__file__, "finished_without_analytics"), "unanalysed_days")
+        for day, count in session.rows(reconciliation, params):
             evidenced[f"unanalysed {day}"] = (
                 day, runs(count, "finished without analytics"), str(count))
         looked_at.add("unanalysed")
