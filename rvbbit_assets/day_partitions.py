@@ -161,6 +161,7 @@ def _swap_days_in(session: StoreSession, table: str, staging: str, days: DayRang
 
     REPLACE PARTITION is atomic per day, so readers never see a half-written day; a day
     without staged rows is dropped (ClickHouse refuses to replace from an empty source).
+    Each day's rewrite is recorded in `day_writes`, for the sensor's stale-day check.
     """
     written = {
         day: rows
@@ -181,6 +182,11 @@ def _swap_days_in(session: StoreSession, table: str, staging: str, days: DayRang
                 f"ALTER TABLE ${{analytics}}.`{table}` DROP PARTITION ID {{partition_id:String}}",
                 partition,
             )
+    session.command(  # the store's clock: one clock, whichever process wrote the day
+        "INSERT INTO ${analytics}.day_writes (stage, day, written_at)"
+        " SELECT {stage:String}, arrayJoin({days:Array(Date)}), now64(6)",
+        {"stage": table, "days": days.days},
+    )
     return sum(rows for day, rows in written.items() if days.first <= day <= days.last)
 
 

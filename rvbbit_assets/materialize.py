@@ -8,10 +8,11 @@ from datetime import date
 
 from dagster import DagsterInstance, materialize
 
-from rvbbit_assets.assets.pipeline import per_run_assets, refreshed_after_runs
+from rvbbit_assets.assets.pipeline import per_run_assets, refreshed_after_runs, store_asset_keys
 from rvbbit_assets.checks import pipeline_checks
 from rvbbit_assets.config import Settings
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, DayRange, utc_now
+from rvbbit_assets.run_exclusion import ensure_store_pool, wait_for_store_runs
 from rvbbit_assets.source_schema import check_source_schema
 from rvbbit_assets.store import ClickHouseStore
 
@@ -75,6 +76,10 @@ def materialize_days(
 ) -> MaterializeOutcome:
     store = store or ClickHouseStore()
     settings: Settings = store.settings()
+    instance = instance or dagster_instance()
+    # One run writes the store at a time: wait for a sensor's (or the UI's) run to finish.
+    ensure_store_pool(instance)
+    wait_for_store_runs(instance, store_asset_keys, settings.lock_timeout_seconds)
     found, before = source_day_span(store)
     first = max(start or (found.first if found else settings.partitions_start),
                 settings.partitions_start)
@@ -82,7 +87,6 @@ def materialize_days(
     if found is None and start is None:
         return MaterializeOutcome(None, True, None, before, 0, 0, 0)
     days = DayRange(first, last)
-    instance = instance or dagster_instance()
     # The steps run in this process, one after another: holding the store for the whole
     # run lets them share one open engine (opening chDB costs more as the store grows).
     with store.session(f"rvbbit-analytics materialize {days}") as session:

@@ -29,6 +29,8 @@ from dagster import ConfigurableResource
 from rvbbit_assets.config import Settings, checked_identifier
 
 CLIENT_SETTINGS = {"session_timezone": "UTC"}
+# chDB's message when another process has the store path open.
+_OPEN_ELSEWHERE = "Error initializing EmbeddedServer"
 
 
 class StoreError(RuntimeError):
@@ -128,6 +130,12 @@ class _EmbeddedLock:
         except Exception as exc:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+            if _OPEN_ELSEWHERE in str(exc):
+                # A client that does not take the lock has the store open: busy, not broken.
+                raise StoreBusyError(
+                    f"embedded store {path} is busy: open in a process that does not take "
+                    f"{path}.lock; process {os.getpid()} ({purpose}) could not open it"
+                ) from exc
             raise StoreError(f"cannot open embedded store {path}: {exc}") from exc
         cls._fd = fd
         cls._opened_path = path

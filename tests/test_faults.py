@@ -187,7 +187,8 @@ def test_cli_proceeds_when_the_holder_lets_go_in_time(store, monkeypatch, capsys
     assert "runs in cascade_analytics for those days: 1" in capsys.readouterr().out
 
 
-def test_a_run_whose_store_stays_busy_fails_clearly_and_a_rerun_is_clean(store):
+def test_a_run_whose_store_stays_busy_fails_clearly_and_a_rerun_is_clean(store, monkeypatch):
+    monkeypatch.setenv("RVBBIT_STORE_BUSY_RETRIES", "0")  # busy past every retry
     with store.session("test data") as session:
         write_runs(session, [Run(f"r{i}", "c", at(i % 2, 10 + i), [llm(0.1 * (i + 1))])
                              for i in range(6)])

@@ -30,13 +30,9 @@ from rvbbit_assets.alert_delivery import Alert, DeliveryResult, DeliverySettings
 from rvbbit_assets.assets.cascade_analytics import cascade_analytics
 from rvbbit_assets.assets.groups import INSIGHTS_GROUP
 from rvbbit_assets.assets.per_run import day_range, per_run_asset
+from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.config import env_float
-from rvbbit_assets.day_partitions import (
-    DayRange,
-    load_sql,
-    replace_days,
-    utc_now,
-)
+from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days, utc_now
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
 # The one list of alert types: the ones the rules raise, in the rules' order.
@@ -262,7 +258,7 @@ def deliver_alerts(
 
 
 @per_run_asset(
-    deps=[cascade_analytics],
+    deps=[cascade_analytics, session_facts],  # session_facts: each run's finish time
     group_name=INSIGHTS_GROUP,
     description=(
         "The design's alerts for every analysed run (cost spike z > 3, regression, prediction "

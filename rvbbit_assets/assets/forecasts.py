@@ -51,11 +51,11 @@ from dagster import (
     AssetExecutionContext,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 from scipy import stats
 
 from rvbbit_assets.assets.groups import MODELS_GROUP
+from rvbbit_assets.assets.store_asset import store_asset
 from rvbbit_assets.column_schemas import table_metadata
 from rvbbit_assets.day_partitions import load_sql, replace_table, utc_now
 from rvbbit_assets.store import ClickHouseStore, StoreSession
@@ -644,7 +644,7 @@ def forecast_metadata(tables: ForecastTables, rows: int) -> dict[str, Any]:
 # The asset
 
 
-@asset(
+@store_asset(
     key="forecasts",
     group_name=MODELS_GROUP,
     metadata=table_metadata("forecasts"),

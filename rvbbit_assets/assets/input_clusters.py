@@ -9,6 +9,7 @@ from dagster import AssetExecutionContext, MaterializeResult
 
 from rvbbit_assets.assets.input_complexity import score_inputs
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset, run_stage
+from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.assets.sources import cascade_sessions
 from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days
 from rvbbit_assets.source_schema import check_source_schema
@@ -65,10 +66,12 @@ def build_input_clusters(session: StoreSession, days: DayRange) -> StageSummary:
 
 
 @per_run_asset(
-    deps=[cascade_sessions],
+    # The runs are session_facts' finished runs; their input texts come from cascade_sessions.
+    deps=[session_facts, cascade_sessions],
     description=(
-        "Input complexity of every run (the design's _compute_input_complexity: score 0-1, "
-        "category tiny..huge, structure fingerprint), memoised per distinct input text."
+        "Input complexity of every finished run (the design's _compute_input_complexity: "
+        "score 0-1, category tiny..huge, structure fingerprint), memoised per distinct input "
+        "text."
     ),
 )
 def input_clusters(context: AssetExecutionContext, store: ClickHouseStore) -> MaterializeResult:

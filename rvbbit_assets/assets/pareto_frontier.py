@@ -14,10 +14,11 @@ significant models when one qualifies there.
 from typing import Any
 
 import pandas as pd
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from rvbbit_assets.assets.groups import INSIGHTS_GROUP
 from rvbbit_assets.assets.sources import prompt_lineage, unified_logs
+from rvbbit_assets.assets.store_asset import store_asset
 from rvbbit_assets.column_schemas import table_metadata
 from rvbbit_assets.day_partitions import load_sql, replace_table
 from rvbbit_assets.store import ClickHouseStore, StoreSession
@@ -103,7 +104,7 @@ def top_recommendations_markdown(frame: pd.DataFrame) -> str:
     ).to_markdown(index=False)
 
 
-@asset(
+@store_asset(
     deps=[unified_logs, prompt_lineage],
     group_name=INSIGHTS_GROUP,
     metadata=table_metadata("pareto_frontier"),

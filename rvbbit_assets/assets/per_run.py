@@ -8,20 +8,34 @@ from typing import Any
 
 import pandas as pd
 from dagster import (
+    AssetDep,
     AssetExecutionContext,
     AssetsDefinition,
+    AssetSpec,
     BackfillPolicy,
     BetaWarning,
     MaterializeResult,
     MetadataValue,
-    asset,
+    TimeWindowPartitionMapping,
 )
 
 from rvbbit_assets.assets.groups import PER_RUN_GROUP
+from rvbbit_assets.assets.sources import cascade_sessions
+from rvbbit_assets.assets.store_asset import store_asset
 from rvbbit_assets.column_schemas import table_metadata
 from rvbbit_assets.day_partitions import DayRange
 from rvbbit_assets.partitions import daily_partitions
 from rvbbit_assets.store import ClickHouseStore, StoreSession
+
+# The tables that stages reading earlier days read those days of: the history population
+# (history.sql), the usual-price costs baselines compare, the anomalies regressions leave out.
+HISTORY_TABLES = ("session_facts", "input_clusters", "priced_runs", "anomaly_scores")
+with warnings.catch_warnings():
+    # Days before the partitions start do not exist: they are read as no runs.
+    warnings.simplefilter("ignore", BetaWarning)
+    EVERY_DAY_UP_TO = TimeWindowPartitionMapping(
+        start_offset=-36_500, end_offset=0, allow_nonexistent_upstream_partitions=True
+    )
 
 StageSummary = Mapping[str, Any]
 StageBuilder = Callable[[StoreSession, DayRange], StageSummary]
@@ -40,13 +54,35 @@ def per_run_asset(
         with warnings.catch_warnings():
             # The single-run backfill policy is marked beta; it is what we rely on.
             warnings.simplefilter("ignore", BetaWarning)
-            return asset(
+            return store_asset(
                 partitions_def=daily_partitions,
                 backfill_policy=BackfillPolicy.single_run(),
                 **{"group_name": PER_RUN_GROUP, "kinds": {"clickhouse"}, **kwargs},
             )(fn)
 
     return decorate
+
+
+def reads_earlier_days(stage: AssetsDefinition) -> AssetsDefinition:
+    """The stage, declaring that each day reads the history (session_facts, input_clusters)
+    of that day and of every earlier day, not of that day only.
+
+    So rewriting an earlier day's facts makes every later day of the stage depend on changed
+    data, and the UI shows the mapping. (A self-dependency, day D on day D-1, would say the
+    same, but Dagster then runs the stage in a backfill run of its own: a backfill from the
+    asset graph would no longer be one run.) The stage also reads cascade_sessions itself,
+    to find earlier days not analysed yet (history.py).
+    """
+
+    def declare(spec: AssetSpec) -> AssetSpec:
+        deps = [
+            AssetDep(dep.asset_key, partition_mapping=EVERY_DAY_UP_TO)
+            if dep.asset_key.to_user_string() in HISTORY_TABLES else dep
+            for dep in spec.deps
+        ]
+        return spec.replace_attributes(deps=[*deps, cascade_sessions])
+
+    return stage.map_asset_specs(declare)
 
 
 def day_range(context: AssetExecutionContext) -> DayRange:

@@ -13,10 +13,11 @@ says why.
 from typing import Any
 
 import pandas as pd
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from rvbbit_assets.assets.groups import INSIGHTS_GROUP
 from rvbbit_assets.assets.sources import prompt_lineage
+from rvbbit_assets.assets.store_asset import store_asset
 from rvbbit_assets.column_schemas import table_metadata
 from rvbbit_assets.day_partitions import load_sql, replace_table
 from rvbbit_assets.store import ClickHouseStore, StoreSession
@@ -147,7 +148,7 @@ def empty_result_note(base_prompts: int, species_compared: int) -> str:
     return f"No trigram has a lift above {MIN_LIFT} in the {species_compared} species compared."
 
 
-@asset(
+@store_asset(
     deps=[prompt_lineage],
     group_name=INSIGHTS_GROUP,
     metadata=table_metadata("prompt_patterns"),

@@ -26,6 +26,7 @@ from dagster import (
 from rvbbit_assets.assets.anomaly_scores import anomaly_scores
 from rvbbit_assets.assets.baselines import baselines
 from rvbbit_assets.assets.cascade_analytics import cascade_analytics
+from rvbbit_assets.assets.store_asset import STORE_POOL, retry_when_store_busy
 from rvbbit_assets.config import Settings
 from rvbbit_assets.day_partitions import (
     RANGE_END_TAG,
@@ -261,7 +262,8 @@ def _per_run_check(asset: AssetsDefinition, name: str, finder: Finder, descripti
             description=description,
             blocking=True,
             partitions_def=daily_partitions,
-        )(run_check)
+            pool=STORE_POOL,
+        )(retry_when_store_busy(run_check))
 
 
 pipeline_checks: list[AssetChecksDefinition] = [

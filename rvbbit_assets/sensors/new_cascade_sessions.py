@@ -1,19 +1,24 @@
-"""Sensor new_cascade_sessions: analyse runs as they finish, with nobody asking.
+"""Sensor new_cascade_sessions: analyse runs as they finish, with nobody asking, and heal.
 
-Each tick asks three cheap questions of the store and requests one single-run backfill from
-the earliest affected day to today (later days' baselines look back over earlier days):
-- which runs logged a completion row in log parts written since the last tick (settled);
-- which runs went silent longer than the abandon timeout without completing;
-- which recent days' source rows changed after analysis (late costs, late rows).
-The first tick, with no cursor, reconciles instead: every day holding a finished run that
-was never analysed.
+Each tick:
+1. sets the store's concurrency pool to one slot (run_exclusion.py) and, while a run of the
+   pipeline is queued or in progress, waits: one run writes the store at a time;
+2. reads how this sensor's earlier runs ended: the days of a failed or cancelled run are
+   requested again after a bounded backoff, until a later run analyses them
+   (run_outcomes.py);
+3. asks the store what is new or missing (tick_findings.py): finished and abandoned runs in
+   new log parts, changed recent days, periodically every finished run without analytics,
+   and days analysed before an earlier day's facts were rewritten;
+4. requests one run from the earliest such day to today (later days' baselines look back
+   over earlier days), the unpartitioned assets over all runs included, and says why in
+   the sensor's log and in the run's `rvbbit/requested_because` tag.
 """
 
 import hashlib
 import json
-import os
-from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+import time
+from dataclasses import replace
+from datetime import UTC, date, datetime
 
 from dagster import (
     DefaultSensorStatus,
@@ -24,122 +29,64 @@ from dagster import (
     sensor,
 )
 
-from rvbbit_assets.assets.pipeline import per_run_assets, refreshed_after_runs
-from rvbbit_assets.assets.session_facts import abandoned_after
+from rvbbit_assets.assets.pipeline import per_run_assets, refreshed_after_runs, store_asset_keys
 from rvbbit_assets.checks import pipeline_checks
-from rvbbit_assets.config import Settings
-from rvbbit_assets.day_partitions import (
-    RANGE_END_TAG,
-    RANGE_START_TAG,
-    DayRange,
-    load_sql,
-    utc_now,
-)
-from rvbbit_assets.sensors.log_watermark import (
-    Watermark,
-    current_watermark,
-    list_log_parts,
-    settled_new_parts,
-)
+from rvbbit_assets.config import env_float
+from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, DayRange, utc_now
+from rvbbit_assets.run_exclusion import describe_run, ensure_store_pool, store_runs_in_progress
+from rvbbit_assets.sensors.run_outcomes import Outcomes, Owed, finished_runs, settle
+from rvbbit_assets.sensors.sensor_cursor import SensorCursor
+from rvbbit_assets.sensors.tick_findings import find_days_to_analyse, requestable
 from rvbbit_assets.source_schema import check_source_schema
-from rvbbit_assets.store import ClickHouseStore, StoreBusyError, StoreSession
+from rvbbit_assets.store import ClickHouseStore, StoreBusyError
 
-DEFAULT_SETTLE_SECONDS = 20.0
-DEFAULT_RECENT_DAYS = 2
-STORE_WAIT_SECONDS = 5.0
+SENSOR_NAME = "new_cascade_sessions"
+REASON_TAG = "rvbbit/requested_because"
+MAX_REASON_CHARS = 2000
 
-
-@dataclass
-class SensorCursor:
-    completed: Watermark = field(default_factory=dict)
-    abandoned: Watermark = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, text: str | None) -> "SensorCursor | None":
-        return cls(**json.loads(text)) if text else None
-
-    def dump(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+__all__ = ["find_days_to_analyse", "new_cascade_sessions"]
 
 
-@dataclass(frozen=True)
-class TickFindings:
-    days: dict[date, str]  # day -> why it is requested
-    cursor: SensorCursor
-    # What changed without moving the watermarks (rewritten rows), for the run key.
-    changes: dict[str, str] = field(default_factory=dict)
+def store_wait_seconds() -> float:
+    return env_float("RVBBIT_SENSOR_STORE_WAIT_SECONDS", 5, 0, 300)
 
 
-def settle_delay() -> timedelta:
-    return timedelta(
-        seconds=float(os.environ.get("RVBBIT_SENSOR_SETTLE_SECONDS") or DEFAULT_SETTLE_SECONDS)
-    )
+def interval_seconds() -> int:
+    return int(env_float("RVBBIT_SENSOR_INTERVAL_SECONDS", 15, 1, 3600))
 
 
-def recent_days() -> int:
-    return int(os.environ.get("RVBBIT_SENSOR_RECENT_DAYS") or DEFAULT_RECENT_DAYS)
+def reason_summary(days: dict[date, str]) -> str:
+    text = "; ".join(f"{d}: {why}" for d, why in sorted(days.items()))
+    return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 3] + "..."
 
 
-def _days(session: StoreSession, sql_name: str, params: dict) -> set[date]:
-    return {day for (day,) in session.rows(load_sql(__file__, sql_name), params)}
-
-
-def find_days_to_analyse(
-    session: StoreSession, cursor: SensorCursor | None, now: datetime
-) -> TickFindings:
-    parts = list_log_parts(session)
-    first_day = Settings.from_env().partitions_start
-    if cursor is None:
-        everything = current_watermark(parts)
-        since = DayRange(first_day, now.date()).start
-        unanalysed = _days(session, "unanalysed_days", {"since": since})
-        return TickFindings(
-            {d: "finished runs not analysed yet" for d in unanalysed},
-            SensorCursor(completed=everything, abandoned=everything),
-        )
-
-    found: dict[date, str] = {}
-    abandoned_before = now - abandoned_after()
-    completed = settled_new_parts(parts, cursor.completed, now - settle_delay())
-    if completed.names:
-        for d in _days(session, "completed_in_parts", {"parts": completed.names}):
-            found.setdefault(d, "runs finished")
-    abandoned = settled_new_parts(parts, cursor.abandoned, abandoned_before)
-    if abandoned.names:
-        params = {"parts": abandoned.names, "abandoned_before": abandoned_before}
-        for d in _days(session, "abandoned_in_parts", params):
-            found.setdefault(d, "runs abandoned")
-    recent_since = DayRange(now.date() - timedelta(days=recent_days() - 1), now.date()).start
-    changes = dict(session.rows(load_sql(__file__, "changed_recent_days"), {"since": recent_since}))
-    for d, evidence in changes.items():
-        found.setdefault(d, f"source rows changed after analysis: {evidence}")
-    return TickFindings(
-        {d: why for d, why in found.items() if d >= first_day},
-        SensorCursor(completed=completed.watermark, abandoned=abandoned.watermark),
-        {d.isoformat(): evidence for d, evidence in changes.items()},
-    )
-
-
-def run_request_for(findings: TickFindings, today: date) -> RunRequest:
-    days = DayRange(min(findings.days), max(max(findings.days), today))
-    # The key names the data seen (watermarks, days and rewritten rows), so new data always
-    # gets a new key, and a tick that sees exactly the same thing again is deduplicated.
-    seen = [findings.cursor.dump(), sorted(map(str, findings.days)), findings.changes]
+def run_request_for(
+    days: dict[date, str], cursor: SensorCursor, changes: dict[str, str], today: date
+) -> RunRequest:
+    span = DayRange(min(days), max(max(days), today))
+    # The key names what was seen (watermarks, days, rewritten rows, what is owed), so new
+    # data or a new retry gets a new key, and a tick seeing exactly the same is deduplicated.
+    seen = [cursor.dump(), sorted(map(str, days)), changes]
     digest = hashlib.sha256(json.dumps(seen, sort_keys=True).encode()).hexdigest()[:16]
     return RunRequest(
-        run_key=f"{days}@{digest}",
-        asset_selection=[a.key for a in per_run_assets],
+        run_key=f"{span}@{digest}",
+        asset_selection=[a.key for a in [*per_run_assets, *refreshed_after_runs]],
         asset_check_keys=[key for check in pipeline_checks for key in check.check_keys],
-        tags={RANGE_START_TAG: days.first.isoformat(), RANGE_END_TAG: days.last.isoformat()},
+        tags={
+            RANGE_START_TAG: span.first.isoformat(),
+            RANGE_END_TAG: span.last.isoformat(),
+            REASON_TAG: reason_summary(days),
+        },
     )
 
 
-def refresh_request_after(analysis: RunRequest) -> RunRequest:
-    """The unpartitioned assets over all runs; queued after the analysis run it follows."""
-    return RunRequest(
-        run_key=f"{analysis.run_key}:refresh",
-        asset_selection=[a.key for a in refreshed_after_runs],
-    )
+def _with_owed(found: dict[date, str], owed: Owed) -> dict[date, str]:
+    days = dict(found)
+    wanted = {owed.days.first: owed.reason,
+              **{date.fromisoformat(d): why for d, why in owed.deferred.items()}}
+    for day, why in wanted.items():
+        days[day] = f"{why}; {days[day]}" if day in days else why
+    return days
 
 
 def evaluate_tick(
@@ -148,35 +95,70 @@ def evaluate_tick(
     """One tick at `now` (naive UTC; default: the clock). Part write times are the store's
     clock, so a `now` passed in must be near it: tests pass one to see exactly the days and
     timeouts the tick saw."""
+    instance = context.instance
+    for change in ensure_store_pool(instance):
+        context.log.info(change)
+    running = store_runs_in_progress(instance, store_asset_keys)
+    if running:
+        return SensorResult(skip_reason=SkipReason(
+            f"waiting for {describe_run(running[0])} to finish: one run writes the store "
+            "at a time"
+        ))
+    cursor = SensorCursor.parse(context.cursor)
+    runs = finished_runs(instance, SENSOR_NAME, cursor.runs_read_until if cursor else None)
+    outcomes = settle(cursor.outcomes if cursor else Outcomes(), runs)
     now = now or utc_now()
     try:
-        with store.session("sensor new_cascade_sessions", timeout=STORE_WAIT_SECONDS) as session:
+        with store.session(f"sensor {SENSOR_NAME}", timeout=store_wait_seconds()) as session:
             # Raises (a failed tick, shown in the UI) on drift: requesting runs that can
             # only fail deep inside a query would hide the cause.
             check_source_schema(session)
-            findings = find_days_to_analyse(session, SensorCursor.parse(context.cursor), now)
+            findings = find_days_to_analyse(session, cursor, now)
     except StoreBusyError as exc:
         return SensorResult(skip_reason=SkipReason(f"store busy, retrying next tick: {exc}"))
-    if not findings.days:
+    found, requested, notes = requestable(
+        findings, findings.cursor.requested, outcomes.analysed, time.time()
+    )
+    for note in notes:
+        context.log.info(note)
+    read_until = max((r.update_timestamp.timestamp() for r in runs),
+                     default=cursor.runs_read_until if cursor else None)
+    seen = replace(findings.cursor, runs_read_until=read_until, owed=outcomes.owed,
+                   analysed=outcomes.analysed, requested=requested)
+    owed = outcomes.owed
+    if owed is not None and time.time() < owed.retry_at:
+        owed = owed.deferring(found)
+        retry_at = datetime.fromtimestamp(owed.retry_at, UTC)
+        waiting = f"; {len(owed.deferred)} more days wait with it" if owed.deferred else ""
+        return SensorResult(
+            skip_reason=SkipReason(f"{owed.reason} at {retry_at:%H:%M:%S} UTC{waiting}"),
+            cursor=replace(seen, owed=owed).dump(),
+        )
+    days = _with_owed(found, owed) if owed is not None else found
+    if not days:
         return SensorResult(
             skip_reason=SkipReason("no new finished runs and no changed recent days"),
-            cursor=findings.cursor.dump(),
+            cursor=seen.dump(),
         )
-    for d, why in sorted(findings.days.items()):
+    for d, why in sorted(days.items()):
         context.log.info(f"{d}: {why}")
-    analysis = run_request_for(findings, now.date())
-    refresh = [refresh_request_after(analysis)] if refreshed_after_runs else []
-    return SensorResult(run_requests=[analysis, *refresh], cursor=findings.cursor.dump())
+    if owed is not None:
+        seen = replace(seen, owed=replace(owed, deferred={}))  # requested now, with it
+    evidence = {key: found[2] for key, found in findings.evidenced.items()}
+    request = run_request_for(days, seen, {**findings.changes, **evidence}, now.date())
+    return SensorResult(run_requests=[request], cursor=seen.dump())
 
 
 @sensor(
-    name="new_cascade_sessions",
+    name=SENSOR_NAME,
     target=[*per_run_assets, *refreshed_after_runs],
     default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=15,
+    minimum_interval_seconds=interval_seconds(),
     description=(
         "Requests the day partitions of runs that finished (or were abandoned) since the "
-        "last tick, and of recent days whose source rows changed after analysis."
+        "last tick, of recent days whose source rows changed after analysis, of finished "
+        "runs without analytics, of days analysed before an earlier day was rewritten, and "
+        "again those of its runs that failed; one run at a time."
     ),
 )
 def new_cascade_sessions(context: SensorEvaluationContext, store: ClickHouseStore) -> SensorResult:

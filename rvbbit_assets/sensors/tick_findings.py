@@ -1,0 +1,211 @@
+"""What one sensor tick finds to analyse, and why, from cheap questions to the store.
+
+- Runs that logged a completion row in log parts written since the last tick (settled).
+- Runs that went silent longer than the abandon timeout without completing.
+- Recent days whose source rows changed after analysis (late costs, late rows).
+- Every RVBBIT_SENSOR_RECONCILE_SECONDS (300), and on the first tick: every finished run
+  without a cascade_analytics row, whatever happened to the run that should have made it.
+- Days whose stages were computed before an earlier day's facts were rewritten (a rerun of
+  that day from the UI or the CLI, or a history build): they read a stale history.
+
+The first two compare each run found with its analysis, so a merge of old log parts, which
+rewrites old rows into a new part, is not new work.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from functools import cache
+
+from dagster import AssetsDefinition
+
+from rvbbit_assets.assets.per_run import HISTORY_TABLES
+from rvbbit_assets.assets.pipeline import per_run_assets
+from rvbbit_assets.assets.session_facts import abandoned_after
+from rvbbit_assets.config import Settings, env_float
+from rvbbit_assets.day_partitions import DayRange, load_sql
+from rvbbit_assets.sensors.log_watermark import (
+    current_watermark,
+    list_log_parts,
+    settled_new_parts,
+)
+from rvbbit_assets.sensors.run_outcomes import Analysed
+from rvbbit_assets.sensors.sensor_cursor import SensorCursor
+from rvbbit_assets.store import StoreSession
+
+DEFAULT_SETTLE_SECONDS = 20.0
+DEFAULT_RECENT_DAYS = 2
+DEFAULT_RECONCILE_SECONDS = 300.0
+RECENT_CANDIDATES = (
+    "SELECT session_id FROM ${analytics}.session_facts WHERE created_at >= {since:DateTime}"
+)
+
+
+@dataclass(frozen=True)
+class TickFindings:
+    days: dict[date, str]  # day -> why it is requested
+    cursor: SensorCursor
+    # Rewritten source rows, which do not move the watermarks, for the run key.
+    changes: dict[str, str] = field(default_factory=dict)
+    # Findings of the checks that can find the same thing again after a run analysed it
+    # ("unanalysed 2026-11-30" -> (day, why, evidence)), and which of them ran.
+    evidenced: dict[str, tuple[date, str, str]] = field(default_factory=dict)
+    looked_at: frozenset[str] = frozenset()
+
+
+def settle_delay() -> timedelta:
+    return timedelta(
+        seconds=float(os.environ.get("RVBBIT_SENSOR_SETTLE_SECONDS") or DEFAULT_SETTLE_SECONDS)
+    )
+
+
+def recent_days() -> int:
+    return int(os.environ.get("RVBBIT_SENSOR_RECENT_DAYS") or DEFAULT_RECENT_DAYS)
+
+
+def reconcile_every_seconds() -> float:
+    return env_float("RVBBIT_SENSOR_RECONCILE_SECONDS", DEFAULT_RECONCILE_SECONDS, 0, 86400)
+
+
+def _table(stage: AssetsDefinition) -> str:
+    return stage.specs_by_key[stage.key].metadata["table"].split(".")[-1]
+
+
+@cache
+def history_reads() -> tuple[list[str], list[str]]:
+    """(stage tables, history tables): each per-run stage with each history table upstream
+    of it in the asset graph (cell_analytics reads session_facts, not input_clusters)."""
+    by_key = {a.key: a for a in per_run_assets}
+    parents = {key: {d.asset_key for d in a.specs_by_key[key].deps} & by_key.keys() - {key}
+               for key, a in by_key.items()}
+    readers, read = [], []
+    for key, stage in by_key.items():
+        upstream, todo = set(), list(parents[key])
+        while todo:
+            parent = todo.pop()
+            if parent not in upstream:
+                upstream.add(parent)
+                todo += parents[parent]
+        for history in sorted(_table(by_key[k]) for k in upstream):
+            if history in HISTORY_TABLES and _table(stage) not in HISTORY_TABLES:
+                readers.append(_table(stage))
+                read.append(history)
+    return readers, read
+
+
+def runs(count: int, what: str) -> str:
+    """`1 run finished`, `3 runs finished`."""
+    return f"{count} {'run' if count == 1 else 'runs'} {what}"
+
+
+def _add(days: dict[date, str], day: date, why: str) -> None:
+    if day not in days:
+        days[day] = why
+    elif why not in days[day]:
+        days[day] += f"; {why}"
+
+
+def about_candidates(candidates_sql: str, query: str) -> str:
+    """`query` (a named .sql file) over the runs `candidates_sql` selects and their days."""
+    return (f"WITH candidates AS ({candidates_sql}),\n"
+            f"candidate_days AS ({load_sql(__file__, 'candidate_days')})\n"
+            f"{load_sql(__file__, query)}")
+
+
+def analysis_gaps(
+    session: StoreSession, candidates_sql: str, params: dict, days: DayRange
+) -> list[tuple[date, int, int, str]]:
+    """(day, unanalysed, changed, evidence) of the candidate runs, within `days`."""
+    return session.rows(about_candidates(candidates_sql, "logs_against_analysis"),
+                        {**params, "since": days.first, "until": days.last})
+
+
+def _new_log_rows(
+    session: StoreSession, cursor: SensorCursor, now: datetime, span: DayRange
+) -> tuple[dict[date, str], SensorCursor]:
+    parts = list_log_parts(session)
+    found: dict[date, str] = {}
+    completed = settled_new_parts(parts, cursor.completed, now - settle_delay())
+    if completed.names:
+        params = {"parts": completed.names}
+        for day, unanalysed, changed, _ in analysis_gaps(
+            session, load_sql(__file__, "completed_in_parts"), params, span
+        ):
+            _add(found, day, runs(unanalysed, "finished") if unanalysed
+                 else runs(changed, "logged new rows after analysis"))
+    abandoned_before = now - abandoned_after()
+    abandoned = settled_new_parts(parts, cursor.abandoned, abandoned_before)
+    if abandoned.names:
+        params = {"parts": abandoned.names, "abandoned_before": abandoned_before}
+        for day, unanalysed, _, _ in analysis_gaps(
+            session, load_sql(__file__, "abandoned_in_parts"), params, span
+        ):
+            if unanalysed:
+                _add(found, day, runs(unanalysed, "abandoned"))
+    return found, replace(cursor, completed=completed.watermark, abandoned=abandoned.watermark)
+
+
+def requestable(
+    findings: TickFindings, requested: dict[str, list], analysed: Analysed | None, now: float
+) -> tuple[dict[date, str], dict[str, list], list[str]]:
+    """The days to request: every finding, but evidence requested before and found again
+    unchanged after a successful run covering its day is left out (the run could not change
+    it: a hot loop would not either), with a note. Also the new record of what was requested:
+    the evidence of the kinds looked at this tick replaced by what was found."""
+    days = dict(findings.days)
+    record = {k: v for k, v in requested.items() if k.split(" ")[0] not in findings.looked_at}
+    notes = []
+    for key, (day, why, evidence) in sorted(findings.evidenced.items()):
+        before = requested.get(key)
+        if before is None or before[0] != evidence:
+            before = [evidence, now]
+        record[key] = before
+        if analysed is not None and analysed.ended_at > before[1] and analysed.covers(day):
+            notes.append(f"{day}: {why}, unchanged since a successful run analysed it: not "
+                         "requested again until that changes")
+        else:
+            _add(days, day, why)
+    return days, record, notes
+
+
+def find_days_to_analyse(
+    session: StoreSession, cursor: SensorCursor | None, now: datetime
+) -> TickFindings:
+    span = DayRange(Settings.from_env().partitions_start, now.date())
+    found: dict[date, str] = {}
+    changes: dict[str, str] = {}
+    if cursor is None:  # first tick: everything logged so far is reconciled instead
+        everything = current_watermark(list_log_parts(session))
+        cursor = SensorCursor(completed=everything, abandoned=everything)
+    else:
+        found, cursor = _new_log_rows(session, cursor, now, span)
+        recent = DayRange(max(span.first, now.date() - timedelta(days=recent_days() - 1)),
+                          now.date())
+        for day, _, changed, evidence in analysis_gaps(session, RECENT_CANDIDATES, {}, recent):
+            if changed:
+                _add(found, day, f"source rows changed after analysis: {evidence}")
+                changes[day.isoformat()] = evidence
+    evidenced: dict[str, tuple[date, str, str]] = {}
+    looked_at = {"stale"}
+    if cursor.reconciled_at is None or (
+        now.timestamp() - cursor.reconciled_at >= reconcile_every_seconds()
+    ):
+        params = {"since": span.start, "until": span.end,
+                  "abandoned_before": now - abandoned_after()}
+        reconciliation = about_candidates(
+            load_sql(__file__, "finished_without_analytics"), "unanalysed_days")
+        for day, count in session.rows(reconciliation, params):
+            evidenced[f"unanalysed {day}"] = (
+                day, runs(count, "finished without analytics"), str(count))
+        looked_at.add("unanalysed")
+        cursor = replace(cursor, reconciled_at=now.timestamp())
+    readers, read = history_reads()
+    for day, rewritten, history_at in session.rows(
+        load_sql(__file__, "stale_days"), {"since": span.first, "readers": readers, "read": read}
+    ):
+        if day <= span.last:
+            evidenced[f"stale {day}"] = (
+                day, f"analysed before the facts of {rewritten} were rewritten", history_at)
+    return TickFindings(found, cursor, changes, evidenced, frozenset(looked_at))
