@@ -102,13 +102,14 @@ def test_the_cards_chain_is_a_chain_of_dependencies():
 
     # Each reads the one before it (input_clusters clusters the runs session_facts found).
     for before, after in [("session_facts", "input_clusters"), ("input_clusters", "baselines"),
-                          ("baselines", "anomaly_scores")]:
+                          ("baselines", "anomaly_scores"),
+                          ("anomaly_scores", "regression_flags")]:
         assert before in parents(after), (before, after)
     card = {"session_facts", "input_clusters", "baselines", "anomaly_scores",
             "regression_flags", "cost_prediction_model"}
     assert card <= _upstream("forecasts")
     # Stages reading every earlier day's facts say so (the UI shows the partition mapping).
-    for stage in ("baselines", "regression_flags", "robust_detection",
+    for stage in ("priced_runs", "baselines", "regression_flags",
                   "cost_prediction_model", "cell_analytics"):
         mapping = graph.get_partition_mapping(AssetKey(stage), AssetKey("session_facts"))
         assert (mapping.start_offset, mapping.end_offset) == (-36_500, 0), stage

@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
-from analyse import analyse, at, day, row
+from analyse import analyse, row
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter, materialize
 from runs import Run, llm, write_runs
 from sensor_runs import NO_TELEMETRY, SENSOR_RUN_TAGS, launch, store_held, tick
@@ -36,6 +36,17 @@ def quick_sensor(monkeypatch):
 def instance(tmp_path):
     with DagsterInstance.local_temp(str(tmp_path), overrides=NO_TELEMETRY) as instance:
         yield instance
+
+
+# The sensor works on the store's clock: these histories end today, not on pinned dates
+# (their rows are days old, far from unified_logs' one-year TTL).
+def day(offset: int) -> date:
+    """Day `offset` of a history whose day 20 is today."""
+    return utc_now().date() - timedelta(days=20 - offset)
+
+
+def at(offset: int, hour: int = 10, minute: int = 0) -> datetime:
+    return datetime.combine(day(offset), datetime.min.time()).replace(hour=hour, minute=minute)
 
 
 def ago(days: int, hour: int = 10):

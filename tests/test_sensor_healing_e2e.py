@@ -108,10 +108,11 @@ def _graph(port: int) -> dict[str, dict[str, str]] | None:
 def test_the_webserver_shows_the_cards_chain_and_the_cross_day_dependency(dagster_dev):
     graph = _graph(dagster_dev.port)
     for before, after in [("session_facts", "input_clusters"), ("input_clusters", "baselines"),
-                          ("baselines", "anomaly_scores"), ("cascade_analytics", "forecasts"),
+                          ("baselines", "anomaly_scores"), ("anomaly_scores", "regression_flags"),
+                          ("cascade_analytics", "forecasts"),
                           ("session_facts", "alerts")]:
         assert before in graph[after], (before, after)
-    for stage in ("baselines", "regression_flags", "robust_detection",
+    for stage in ("priced_runs", "baselines", "regression_flags",
                   "cost_prediction_model", "cell_analytics"):  # each day reads earlier days
         assert "offsetted by -36500 and 0 partitions" in graph[stage]["session_facts"], stage
     assert "offsetted" not in graph["anomaly_scores"]["session_facts"]
