@@ -1,16 +1,23 @@
-"""Versioned migrations from `schema/`, applied in order and recorded once each."""
+"""Versioned migrations from `schema/`, applied in order and recorded once each.
+
+The repository's `schema/` folder is installed as the package `rvbbit_assets.migrations`
+(pyproject.toml's `package-dir`), and read from there: a wheel carries its migrations. Each
+applied migration's checksum is recorded; a file that changed after it was applied is
+refused, since the store would silently lack what the edit added.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 
 from rvbbit_assets.cluster import check_single_shard, cluster_ddl
-from rvbbit_assets.store import StoreSession, render_sql
+from rvbbit_assets.store import StoreError, StoreSession, render_sql
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
+MIGRATIONS_PACKAGE = "rvbbit_assets.migrations"
 MIGRATION_SETS = ("source", "analytics")
 _STATEMENT_END = re.compile(r";\s*(?:\n|$)")
 
@@ -27,11 +34,19 @@ ORDER BY (migration_set, version)
 """
 
 
+class MigrationError(StoreError):
+    """The migrations are missing, or an applied one was changed afterwards."""
+
+
 @dataclass(frozen=True)
 class Migration:
     migration_set: str
     version: str
-    path: Path
+    path: Traversable
+
+    @property
+    def name(self) -> str:
+        return f"{self.migration_set}/{self.version}"
 
     @property
     def text(self) -> str:
@@ -49,9 +64,33 @@ def _has_sql(chunk: str) -> bool:
     return any(line.strip() and not line.strip().startswith("--") for line in chunk.splitlines())
 
 
+def schema_dir() -> Traversable:
+    """The installed `schema/` folder (MigrationError when the package lacks it)."""
+    try:
+        return files(MIGRATIONS_PACKAGE)
+    except ModuleNotFoundError:
+        raise MigrationError(
+            f"the migrations are not installed (package {MIGRATIONS_PACKAGE}, the"
+            " repository's schema/ folder): reinstall rvbbit-analytics (`make install`, or"
+            " `pip install .` in a checkout)"
+        ) from None
+
+
 def migrations(migration_set: str) -> list[Migration]:
-    folder = SCHEMA_DIR / migration_set
-    return [Migration(migration_set, p.stem, p) for p in sorted(folder.glob("*.sql"))]
+    """The set's migrations in order; MigrationError when there are none (a broken install,
+    never a schema that is up to date)."""
+    folder = schema_dir() / migration_set
+    found = (
+        sorted((p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
+        if folder.is_dir()
+        else []
+    )
+    if not found:
+        raise MigrationError(
+            f"no migrations in {folder}: the installed package lacks its schema/{migration_set}"
+            " files; reinstall rvbbit-analytics"
+        )
+    return [Migration(migration_set, p.name.removesuffix(".sql"), p) for p in found]
 
 
 def migration_sets(with_source: bool) -> tuple[str, ...]:
@@ -90,14 +129,40 @@ def schema_ddl(
     return [render_sql(t, source_database, analytics_database) for t in templates]
 
 
-def applied_versions(session: StoreSession, migration_set: str) -> set[str]:
-    return {
-        row[0]
-        for row in session.rows(
-            "SELECT version FROM ${analytics}.schema_migrations WHERE migration_set = {s:String}",
+def applied_checksums(session: StoreSession, migration_set: str) -> dict[str, str]:
+    """Version -> the checksum its file had when it was applied."""
+    return dict(
+        session.rows(
+            "SELECT version, checksum FROM ${analytics}.schema_migrations"
+            " WHERE migration_set = {s:String}",
             {"s": migration_set},
         )
-    }
+    )
+
+
+def pending_migrations(session: StoreSession, with_source: bool) -> list[Migration]:
+    """The migrations not applied yet, in order; MigrationError, before any is applied, when
+    an applied one's file has changed since."""
+    pending: list[Migration] = []
+    changed: list[str] = []
+    for migration_set in migration_sets(with_source):
+        applied = applied_checksums(session, migration_set)
+        for migration in migrations(migration_set):
+            recorded = applied.get(migration.version)
+            if recorded is None:
+                pending.append(migration)
+            elif recorded != migration.checksum:
+                changed.append(
+                    f"{migration.name} (applied as {recorded}, the file is now"
+                    f" {migration.checksum})"
+                )
+    if changed:
+        raise MigrationError(
+            "applied migration(s) changed since: " + "; ".join(changed) + ". The store may lack"
+            " what the edit added. Restore the file and put the change in a new numbered"
+            " migration, or rebuild a store that holds only demo data"
+        )
+    return pending
 
 
 def apply_migrations(session: StoreSession, with_source: bool = False) -> list[str]:
@@ -107,17 +172,13 @@ def apply_migrations(session: StoreSession, with_source: bool = False) -> list[s
     for statement in bootstrap_ddl(session.cluster):
         session.command(statement)
     applied_now: list[str] = []
-    for migration_set in migration_sets(with_source):
-        done = applied_versions(session, migration_set)
-        for migration in migrations(migration_set):
-            if migration.version in done:
-                continue
-            for statement in migration_ddl(migration, session.cluster):
-                session.command(statement)
-            session.insert_rows(
-                "schema_migrations",
-                [(migration_set, migration.version, migration.checksum)],
-                ["migration_set", "version", "checksum"],
-            )
-            applied_now.append(f"{migration_set}/{migration.version}")
+    for migration in pending_migrations(session, with_source):
+        for statement in migration_ddl(migration, session.cluster):
+            session.command(statement)
+        session.insert_rows(
+            "schema_migrations",
+            [(migration.migration_set, migration.version, migration.checksum)],
+            ["migration_set", "version", "checksum"],
+        )
+        applied_now.append(migration.name)
     return applied_now

@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 import pandas as pd
 import pytest
+from schema_copies import use_copied_migrations
 
 import rvbbit_assets.schema as schema
 from rvbbit_assets.cluster import ClusterDDLError, cluster_ddl, local_engine
@@ -93,11 +94,8 @@ def test_a_replacing_merge_tree_becomes_replicated_with_its_version_column():
 
 
 def test_a_new_alter_migration_is_run_on_the_cluster(tmp_path, monkeypatch):
-    (tmp_path / "analytics").mkdir()
-    for migration in migrations("analytics"):
-        (tmp_path / "analytics" / migration.path.name).write_text(migration.text)
-    (tmp_path / "analytics" / "9999_cost_per_cell.sql").write_text(NEW_COLUMN_MIGRATION)
-    monkeypatch.setattr(schema, "SCHEMA_DIR", tmp_path)
+    folder = use_copied_migrations(tmp_path, monkeypatch)
+    (folder / "analytics" / "9999_cost_per_cell.sql").write_text(NEW_COLUMN_MIGRATION)
     assert schema_ddl("src", "an", "prod")[-1] == (
         "-- A column added after the first release.\n"
         "ALTER TABLE `an`.cascade_analytics ON CLUSTER prod\n"

@@ -10,7 +10,9 @@ import traceback
 from pathlib import Path
 
 import pytest
+from schema_copies import use_copied_migrations
 
+import rvbbit_assets.schema as schema
 from rvbbit_assets.cli import main
 from rvbbit_assets.schema import apply_migrations, migrations
 from rvbbit_assets.store import ClickHouseStore, StoreBusyError, StoreError, embedded_path
@@ -120,17 +122,68 @@ def test_init_creates_every_table_and_is_idempotent(store, monkeypatch, capsys):
 
 
 def test_a_new_migration_applies_alone(store, tmp_path, monkeypatch):
-    import rvbbit_assets.schema as schema
-
-    (tmp_path / "analytics").mkdir()
-    for migration in migrations("analytics"):
-        (tmp_path / "analytics" / migration.path.name).write_text(migration.text)
-    (tmp_path / "analytics" / "9999_extra.sql").write_text(
+    folder = use_copied_migrations(tmp_path, monkeypatch)
+    (folder / "analytics" / "9999_extra.sql").write_text(
         "CREATE TABLE ${analytics}.extra (x UInt8) ENGINE = MergeTree ORDER BY x;\n")
-    monkeypatch.setattr(schema, "SCHEMA_DIR", tmp_path)
     with store.session("test") as session:
         assert apply_migrations(session) == ["analytics/9999_extra"]
         assert apply_migrations(session) == []
+
+
+def _use_store_databases(store, monkeypatch):
+    monkeypatch.setenv("RVBBIT_SOURCE_DATABASE", store.source_database)
+    monkeypatch.setenv("RVBBIT_ANALYTICS_DATABASE", store.analytics_database)
+
+
+def test_an_applied_migration_that_changed_is_refused(store, tmp_path, monkeypatch, capsys):
+    _use_store_databases(store, monkeypatch)
+    folder = use_copied_migrations(tmp_path, monkeypatch)
+    edited = folder / "analytics" / "0003_cost_models.sql"
+    applied = schema.migrations("analytics")[2]
+    assert applied.name == "analytics/0003_cost_models"
+    recorded = applied.checksum
+    original = edited.read_bytes()
+    edited.write_bytes(original + b"-- an edit after the migration was applied\n")
+    now = applied.checksum
+    assert now != recorded
+    (folder / "analytics" / "9999_extra.sql").write_text(
+        "CREATE TABLE ${analytics}.extra (x UInt8) ENGINE = MergeTree ORDER BY x;\n")
+    assert main(["init"]) == 2
+    assert capsys.readouterr().err == (
+        "rvbbit-analytics: applied migration(s) changed since: analytics/0003_cost_models"
+        f" (applied as {recorded}, the file is now {now}). The store may lack what the edit"
+        " added. Restore the file and put the change in a new numbered migration, or rebuild"
+        " a store that holds only demo data\n")
+    # Refused before anything ran: the new migration waits as well.
+    with store.session("test read") as session:
+        assert session.scalar("EXISTS TABLE ${analytics}.extra") == 0
+    edited.write_bytes(original)
+    assert main(["init"]) == 0
+    assert capsys.readouterr().out.endswith(": applied analytics/9999_extra\n")
+
+
+@pytest.mark.parametrize("command", [["init"], ["init", "--with-source"], ["demo"]])
+def test_missing_migrations_are_an_error(store, tmp_path, monkeypatch, capsys, command):
+    """A package without its .sql files (the wheel before this was fixed) stops with a
+    message; it used to say "schema up to date" and create nothing."""
+    _use_store_databases(store, monkeypatch)
+    (tmp_path / "analytics").mkdir()  # a folder without migrations; no source folder at all
+    monkeypatch.setattr(schema, "schema_dir", lambda: tmp_path)
+    missing = "source" if command != ["init"] else "analytics"
+    assert main(command) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"rvbbit-analytics: no migrations in {tmp_path / missing}: the installed package"
+        f" lacks its schema/{missing} files; reinstall rvbbit-analytics\n")
+
+
+def test_a_package_without_the_migrations_package_is_an_error(monkeypatch):
+    monkeypatch.setattr(schema, "MIGRATIONS_PACKAGE", "rvbbit_assets.no_migrations_here")
+    with pytest.raises(schema.MigrationError, match=(
+            r"^the migrations are not installed \(package rvbbit_assets.no_migrations_here,"
+            r" the repository's schema/ folder\): reinstall rvbbit-analytics")):
+        schema.migrations("analytics")
 
 
 def test_cascade_analytics_has_the_design_skip_indexes(store):
