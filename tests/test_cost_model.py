@@ -1,7 +1,8 @@
 """Cost-prediction model: point-in-time versions, persisted, deterministic, useful."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 from analyse import analyse, table
@@ -9,7 +10,13 @@ from analyse import analyse, table
 from rvbbit_assets.assets.cost_prediction_model import week_start
 from rvbbit_assets.cli import main
 from rvbbit_assets.cost_estimate import estimate_cost
-from rvbbit_assets.cost_model import MIN_TRAINING_RUNS, CostModelVersion
+from rvbbit_assets.cost_model import (
+    MAX_TRAINING_RUNS,
+    MIN_TRAINING_RUNS,
+    TRAINING_WEEKS,
+    CostModelVersion,
+    training_window,
+)
 from rvbbit_assets.day_partitions import utc_now
 from rvbbit_assets.demo import generate_demo
 
@@ -39,8 +46,9 @@ def test_versions_never_see_their_week_or_later(modelled):
         version = pd.Timestamp(model["model_version"])
         assert model["training_end"] == version
         assert model["holdout_start"] < version
-        earlier = int((facts["created_at"] < version).sum())
-        assert model["training_rows"] == min(earlier, 100_000)
+        earliest = version - timedelta(weeks=TRAINING_WEEKS)
+        earlier = int(facts["created_at"].between(earliest, version, inclusive="left").sum())
+        assert model["training_rows"] == min(earlier, MAX_TRAINING_RUNS)
         predicted = predictions[predictions["model_version"] == model["model_version"]]
         assert (predicted["created_at"] >= version).all()
         assert (predicted["created_at"] < version + timedelta(days=7)).all()
@@ -95,3 +103,41 @@ def test_pre_run_estimate_and_cli(modelled, capsys, monkeypatch):
     monkeypatch.setenv("RVBBIT_ANALYTICS_DATABASE", store.analytics_database)
     assert main(["predict", cascade_id, "--input", '{"rows": [1, 2]}']) == 0
     assert "predicted cost $" in capsys.readouterr().out
+
+
+def _history(runs: int, first: datetime, last: datetime) -> pd.DataFrame:
+    """cost_features.sql's ordering: (created_at, session_id), evenly over [first, last)."""
+    created = pd.date_range(first, last, periods=runs + 1)[:-1]
+    return pd.DataFrame({
+        "session_id": [f"s{i:07d}" for i in range(runs)],
+        "created_at": created,
+        "total_cost": np.arange(runs) * 1e-5,
+    })
+
+
+def test_training_window_is_the_recent_weeks_before_the_version():
+    version = datetime(2026, 3, 2)
+    history = _history(20_000, version - timedelta(weeks=20), version + timedelta(weeks=1))
+    window = training_window(history, version)
+    earliest = version - timedelta(weeks=TRAINING_WEEKS)
+    expected = history[(history["created_at"] >= earliest) & (history["created_at"] < version)]
+    assert 0 < len(expected) < MAX_TRAINING_RUNS
+    pd.testing.assert_frame_equal(window, expected)
+
+
+def test_training_window_samples_evenly_beyond_the_cap():
+    version = datetime(2026, 3, 2)
+    earliest = version - timedelta(weeks=TRAINING_WEEKS)
+    history = _history(3 * MAX_TRAINING_RUNS, earliest, version + timedelta(weeks=1))
+    window = training_window(history, version)
+    assert len(window) == MAX_TRAINING_RUNS
+    assert window["created_at"].is_monotonic_increasing  # the newest runs stay the holdout
+    assert (window["created_at"] < version).all()
+    # Spread over the whole window (not the most recent runs): every week is represented
+    # in proportion, within sampling noise.
+    per_week = window.groupby((window["created_at"] - earliest) // timedelta(weeks=1)).size()
+    assert len(per_week) == TRAINING_WEEKS
+    assert per_week.min() > 0.8 * MAX_TRAINING_RUNS / TRAINING_WEEKS
+    # The sample depends only on the runs before the version, not on later ones.
+    before = history[history["created_at"] < version]
+    pd.testing.assert_frame_equal(training_window(before, version), window)
