@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 from analyse import analyse, table
 
+from rvbbit_assets import cost_model, cost_training
+from rvbbit_assets.assets import cost_prediction_model
 from rvbbit_assets.assets.cost_prediction_model import week_start
 from rvbbit_assets.cli import main
 from rvbbit_assets.cost_estimate import estimate_cost
@@ -15,10 +17,12 @@ from rvbbit_assets.cost_model import (
     MIN_TRAINING_RUNS,
     TRAINING_WEEKS,
     CostModelVersion,
+    train_version,
     training_window,
 )
-from rvbbit_assets.day_partitions import utc_now
+from rvbbit_assets.day_partitions import load_sql, utc_now
 from rvbbit_assets.demo import generate_demo
+from rvbbit_assets.worker_pool import pool_allowed
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +145,36 @@ def test_training_window_samples_evenly_beyond_the_cap():
     # The sample depends only on the runs before the version, not on later ones.
     before = history[history["created_at"] < version]
     pd.testing.assert_frame_equal(training_window(before, version), window)
+
+
+@pytest.mark.skipif(not pool_allowed(), reason="no second core here")
+def test_versions_trained_in_a_worker_equal_those_trained_here(modelled, monkeypatch):
+    store, demo = modelled
+    with store.session("test read") as session:
+        history = session.df(load_sql(cost_prediction_model.__file__, "cost_features"),
+                             {"since": datetime(2000, 1, 1), "end": datetime.now()})
+    versions = sorted({week_start(day) for day in history["created_at"].dt.date})[1:]
+    jobs = [(training_window(history, v), v, f"fingerprint {v}") for v in versions]
+    assert len(jobs) >= 2
+    here = [train_version(*job) for job in jobs]
+    # Every job to the worker; fitting in this process fails, so the worker did them all.
+    monkeypatch.setattr(cost_training, "_share_out", lambda jobs: ([], list(range(len(jobs)))))
+
+    def not_here(*args):
+        raise AssertionError("trained in this process")
+
+    monkeypatch.setattr(cost_model, "_train", not_here)
+    there = cost_training.train_versions(jobs)
+    runs = history.tail(500)
+    for mine, theirs in zip(here, there, strict=True):
+        assert theirs.to_row(demo.last_day) | {"model_pickle": ""} == mine.to_row(
+            demo.last_day) | {"model_pickle": ""}
+        for a, b in zip(mine.predict(runs), theirs.predict(runs), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_small_versions_are_all_trained_here():
+    version = datetime(2026, 3, 2)
+    history = _history(4_000, version - timedelta(weeks=3), version)
+    jobs = [(history.head(n), version, "f") for n in (1_000, 2_000, 4_000)]
+    assert cost_training._share_out(jobs) == ([2, 1, 0], [])
