@@ -1,9 +1,13 @@
-"""Replacing days of an analytics table: exactly the staged days change, all or nothing."""
+"""Replacing days of an analytics table: exactly the staged days change, in any grouping."""
 
 from datetime import date, datetime, timedelta
 
 import pandas as pd
+from analyse import at, day
+from runs import Run, llm, write_runs
 
+from rvbbit_assets.assets import session_facts
+from rvbbit_assets.assets.session_facts import build_session_facts
 from rvbbit_assets.day_partitions import DayRange, replace_days_with_frame
 
 
@@ -45,3 +49,25 @@ def test_a_long_range_replaces_exactly_its_days(store):
             + [f"old-{d.isoformat()}" for d in every_day[255:]]
         )
         assert [row[0] for row in _rows(session)] == expected
+
+
+def test_session_facts_a_day_per_query_equal_one_query(store, monkeypatch):
+    # Whole days per query bound session_facts' memory on big ranges; a run's facts
+    # (children logged on other days included) must not depend on which days share a query.
+    with store.session("test data") as session:
+        write_runs(session, [
+            Run("p1", "extract", at(0, 10), [llm(0.01, cell_name="a", species_hash="s",
+                                                 take_index=0, is_winner=True)]),
+            Run("p1_child", "helper", at(1, 9), [llm(0.5)], parent_session_id="p1", depth=1),
+            Run("p2", "extract", at(1, 11), [llm(0.02, model="claude"), llm(None, at=2)]),
+            Run("p3", "extract", at(2, 23, 59, 59), [llm(0.03)], completion="cascade_error"),
+            Run("gone", "extract", at(2, 1), [llm(0.04)], completion=None),
+        ])
+        days = DayRange(day(0), day(2))
+        build_session_facts(session, days)
+        one_query = session.df("SELECT * FROM ${analytics}.session_facts ORDER BY session_id")
+        assert len(one_query) == 5
+        monkeypatch.setattr(session_facts, "RUNS_PER_QUERY", 1)
+        build_session_facts(session, days)
+        per_day = session.df("SELECT * FROM ${analytics}.session_facts ORDER BY session_id")
+    pd.testing.assert_frame_equal(per_day, one_query)

@@ -2,14 +2,9 @@
 
 import math
 
-import pandas as pd
 import pytest
-from analyse import analyse, at, day, row, table
+from analyse import analyse, at, day, row
 from runs import Row, Run, llm, write_runs
-
-from rvbbit_assets.assets import session_facts
-from rvbbit_assets.assets.session_facts import build_session_facts
-from rvbbit_assets.day_partitions import DayRange
 
 
 @pytest.fixture(scope="module")
@@ -118,14 +113,3 @@ def pd_na():
 
 def _missing(value) -> bool:
     return value is None or value is pd_na() or (isinstance(value, float) and math.isnan(value))
-
-
-def test_a_range_built_a_day_per_query_equals_one_query(facts_store, monkeypatch):
-    # Whole days per query bound memory on big ranges; a run's facts (children from other
-    # days included) must not depend on which days share its query.
-    one_query = table(facts_store, "session_facts")
-    assert one_query["created_at"].dt.date.nunique() >= 3
-    monkeypatch.setattr(session_facts, "RUNS_PER_QUERY", 1)
-    with facts_store.session("test rebuild") as session:
-        build_session_facts(session, DayRange(day(0), day(5)))
-    pd.testing.assert_frame_equal(table(facts_store, "session_facts"), one_query)
