@@ -109,6 +109,7 @@ def whole_cli() -> dict:
     stages = stage_table(DagsterInstance.get(), timed.rss)
     analysed = int(timed.stdout.split("runs in cascade_analytics for those days:")[1].split()[0])
     return {"analysed_runs": analysed, "cli_seconds": round(timed.seconds, 1),
+            "cli_cpu_seconds": round(timed.cpu_seconds, 1),
             "cli_peak_rss_gb": round(timed.peak_rss_gb, 2),
             # Process start, imports, finding the days, the summary: all but the runs.
             "cli_outside_runs_seconds": round(timed.seconds - stages["(runs)"]["seconds"], 1),
@@ -117,7 +118,7 @@ def whole_cli() -> dict:
 
 def backfill_and_new_day(generated: dict) -> dict:
     from dagster import DagsterInstance
-    from stage_times import RssSampler, stage_table
+    from stage_times import RssSampler, cpu_seconds, stage_table
 
     from rvbbit_assets.materialize import materialize_days
     from rvbbit_assets.store import ClickHouseStore
@@ -130,12 +131,13 @@ def backfill_and_new_day(generated: dict) -> dict:
                                 "new_day": (new_day, new_day)}.items():
         instance = DagsterInstance.ephemeral()
         with RssSampler() as rss:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), cpu_seconds()
             outcome = materialize_days(start, end, store, instance)
-            seconds = time.perf_counter() - started
+            seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
         assert outcome.success, outcome.summary()
         phases |= {f"{phase}_runs": outcome.analysed_runs,
                    f"{phase}_seconds": round(seconds, 1),
+                   f"{phase}_cpu_seconds": round(cpu, 1),
                    f"{phase}_runs_per_second": round(outcome.analysed_runs / seconds),
                    f"{phase}_peak_rss_gb": round(rss.peak(), 2),
                    f"{phase}_stages": stage_table(instance, rss)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import tempfile
 import threading
@@ -87,9 +88,17 @@ def stage_table(instance: DagsterInstance, sampler: RssSampler) -> dict[str, dic
     return dict(sorted(table.items(), key=lambda kv: -kv[1]["seconds"]))
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process (all its threads) and of its children waited for: less
+    sensitive than wall time to other work on a shared machine."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 @dataclass(frozen=True)
 class Timed:
     seconds: float
+    cpu_seconds: float  # the command's and its children's, from wait4
     peak_rss_gb: float  # from wait4: the command's own peak
     stdout: str
     rss: RssSampler
@@ -109,4 +118,5 @@ def run_timed(command: Sequence[str], env: dict[str, str]) -> Timed:
         if child.returncode:
             raise SystemExit(f"{' '.join(command)} failed ({child.returncode}):\n"
                              f"{err.read()[-4000:]}")
-        return Timed(seconds, usage.ru_maxrss / 1e6, out.read(), rss)
+        return Timed(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1e6,
+                     out.read(), rss)
