@@ -55,7 +55,7 @@ NUMERIC_FEATURES = [
 ]
 FEATURES = CATEGORICAL_FEATURES + NUMERIC_FEATURES
 MIN_TRAINING_RUNS = 200
-TRAINING_WEEKS = 8  # every weekday several times over
+TRAINING_WEEKS = 13  # a quarter: every weekday a dozen times; older runs are stale
 MAX_TRAINING_RUNS = 50_000  # a sample beyond this: enough for a stable fit, fast to train
 HOLDOUT_SHARE = 0.2
 INTERVAL_QUANTILES = (0.05, 0.95)  # a 90% prediction interval
