@@ -1,28 +1,17 @@
 """Cost-prediction model: point-in-time versions, persisted, deterministic, useful."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-import numpy as np
 import pandas as pd
 import pytest
 from analyse import analyse, table
 
-from rvbbit_assets import cost_model, cost_training
-from rvbbit_assets.assets import cost_prediction_model
 from rvbbit_assets.assets.cost_prediction_model import week_start
 from rvbbit_assets.cli import main
 from rvbbit_assets.cost_estimate import estimate_cost
-from rvbbit_assets.cost_model import (
-    MAX_TRAINING_RUNS,
-    MIN_TRAINING_RUNS,
-    TRAINING_WEEKS,
-    CostModelVersion,
-    train_version,
-    training_window,
-)
-from rvbbit_assets.day_partitions import load_sql, utc_now
+from rvbbit_assets.cost_model import MIN_TRAINING_RUNS, CostModelVersion
+from rvbbit_assets.day_partitions import utc_now
 from rvbbit_assets.demo import generate_demo
-from rvbbit_assets.worker_pool import pool_allowed
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +39,8 @@ def test_versions_never_see_their_week_or_later(modelled):
         version = pd.Timestamp(model["model_version"])
         assert model["training_end"] == version
         assert model["holdout_start"] < version
-        earliest = version - timedelta(weeks=TRAINING_WEEKS)
-        earlier = int(facts["created_at"].between(earliest, version, inclusive="left").sum())
-        assert model["training_rows"] == min(earlier, MAX_TRAINING_RUNS)
+        earlier = int((facts["created_at"] < version).sum())
+        assert model["training_rows"] == min(earlier, 100_000)
         predicted = predictions[predictions["model_version"] == model["model_version"]]
         assert (predicted["created_at"] >= version).all()
         assert (predicted["created_at"] < version + timedelta(days=7)).all()
@@ -107,74 +95,3 @@ def test_pre_run_estimate_and_cli(modelled, capsys, monkeypatch):
     monkeypatch.setenv("RVBBIT_ANALYTICS_DATABASE", store.analytics_database)
     assert main(["predict", cascade_id, "--input", '{"rows": [1, 2]}']) == 0
     assert "predicted cost $" in capsys.readouterr().out
-
-
-def _history(runs: int, first: datetime, last: datetime) -> pd.DataFrame:
-    """cost_features.sql's ordering: (created_at, session_id), evenly over [first, last)."""
-    created = pd.date_range(first, last, periods=runs + 1)[:-1]
-    return pd.DataFrame({
-        "session_id": [f"s{i:07d}" for i in range(runs)],
-        "created_at": created,
-        "total_cost": np.arange(runs) * 1e-5,
-    })
-
-
-def test_training_window_is_the_recent_weeks_before_the_version():
-    version = datetime(2026, 3, 2)
-    history = _history(20_000, version - timedelta(weeks=20), version + timedelta(weeks=1))
-    window = training_window(history, version)
-    earliest = version - timedelta(weeks=TRAINING_WEEKS)
-    expected = history[(history["created_at"] >= earliest) & (history["created_at"] < version)]
-    assert 0 < len(expected) < MAX_TRAINING_RUNS
-    pd.testing.assert_frame_equal(window, expected)
-
-
-def test_training_window_samples_evenly_beyond_the_cap():
-    version = datetime(2026, 3, 2)
-    earliest = version - timedelta(weeks=TRAINING_WEEKS)
-    history = _history(3 * MAX_TRAINING_RUNS, earliest, version + timedelta(weeks=1))
-    window = training_window(history, version)
-    assert len(window) == MAX_TRAINING_RUNS
-    assert window["created_at"].is_monotonic_increasing  # the newest runs stay the holdout
-    assert (window["created_at"] < version).all()
-    # Spread over the whole window (not the most recent runs): every week is represented
-    # in proportion, within sampling noise.
-    per_week = window.groupby((window["created_at"] - earliest) // timedelta(weeks=1)).size()
-    assert len(per_week) == TRAINING_WEEKS
-    assert per_week.min() > 0.8 * MAX_TRAINING_RUNS / TRAINING_WEEKS
-    # The sample depends only on the runs before the version, not on later ones.
-    before = history[history["created_at"] < version]
-    pd.testing.assert_frame_equal(training_window(before, version), window)
-
-
-@pytest.mark.skipif(not pool_allowed(), reason="no second core here")
-def test_versions_trained_in_a_worker_equal_those_trained_here(modelled, monkeypatch):
-    store, demo = modelled
-    with store.session("test read") as session:
-        history = session.df(load_sql(cost_prediction_model.__file__, "cost_features"),
-                             {"since": datetime(2000, 1, 1), "end": datetime.now()})
-    versions = sorted({week_start(day) for day in history["created_at"].dt.date})[1:]
-    jobs = [(training_window(history, v), v, f"fingerprint {v}") for v in versions]
-    assert len(jobs) >= 2
-    here = [train_version(*job) for job in jobs]
-    # Every job to the worker; fitting in this process fails, so the worker did them all.
-    monkeypatch.setattr(cost_training, "_share_out", lambda jobs: ([], list(range(len(jobs)))))
-
-    def not_here(*args):
-        raise AssertionError("trained in this process")
-
-    monkeypatch.setattr(cost_model, "_train", not_here)
-    there = cost_training.train_versions(jobs)
-    runs = history.tail(500)
-    for mine, theirs in zip(here, there, strict=True):
-        assert theirs.to_row(demo.last_day) | {"model_pickle": ""} == mine.to_row(
-            demo.last_day) | {"model_pickle": ""}
-        for a, b in zip(mine.predict(runs), theirs.predict(runs), strict=True):
-            np.testing.assert_array_equal(a, b)
-
-
-def test_small_versions_are_all_trained_here():
-    version = datetime(2026, 3, 2)
-    history = _history(4_000, version - timedelta(weeks=3), version)
-    jobs = [(history.head(n), version, "f") for n in (1_000, 2_000, 4_000)]
-    assert cost_training._share_out(jobs) == ([2, 1, 0], [])

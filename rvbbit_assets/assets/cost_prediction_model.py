@@ -22,7 +22,6 @@ from rvbbit_assets.cost_model import (
     CostModelVersion,
     training_fingerprint,
     training_window,
-    training_window_start,
 )
 from rvbbit_assets.cost_training import TrainingJob, train_versions
 from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days_with_frame, utc_now
@@ -73,13 +72,8 @@ def models_for_weeks(
 
 
 def build_cost_predictions(session: StoreSession, days: DayRange) -> StageSummary:
+    history = session.df(load_sql(__file__, "cost_features"), {"end": days.end})
     versions = sorted({week_start(day) for day in days.days})
-    # Only the runs the versions may learn from and the days' runs (their features still
-    # come from every earlier run).
-    history = session.df(
-        load_sql(__file__, "cost_features"),
-        {"since": training_window_start(versions[0]), "end": days.end},
-    )
     models, trained = models_for_weeks(session, history, versions)
     runs = history[history["created_at"] >= days.start]
     predicted = []
