@@ -11,6 +11,14 @@ log keeps the median, so spikes pull it less than a mean would), and a ridge reg
 stable fallback when data are few). On the demo data gradient boosting wins every version
 after the first.
 
+What is knowable before a run bounds the gain over the naive baseline. On the production-shaped
+demo worlds (fallbacks, long answers, retries vary between runs of one input) the model's MAE
+is 14-24% below the naive one, 38-43% on the classic world; even each input's median over the
+holdout itself, which no model can know, is only 30-38% below on the production worlds.
+Features from the detection stages (each run's point-in-time expected canonical cost and its
+spread, its species' latest significant regression) left the holdout MAE unchanged, so the
+model reads only what a run's author knows before it starts.
+
 A version's training window is bounded, so a version costs about the same at every history
 size: the runs of the last `TRAINING_WEEKS` weeks before it, and of those at most
 `MAX_TRAINING_RUNS`, an even sample by session hash (spread over every weekday and hour,
