@@ -71,8 +71,13 @@ def _session(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from rvbbit_assets.api import serve
+    from rvbbit_assets.config import ConfigError
 
-    serve(args.host, args.port)
+    try:
+        serve(args.host, args.port)
+    except ConfigError as exc:  # no token where one is needed, or an unusable one
+        print(f"rvbbit-analytics: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -19,13 +19,16 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from rvbbit_assets.api import path_ids  # noqa: F401  (registers the any_id path convertor)
+from rvbbit_assets.api.access import BearerToken, api_token_from_env, check_exposure
 from rvbbit_assets.api.failures import INTERNAL_ERROR, ApiError, failure_for
 from rvbbit_assets.api.page import page_routes
+from rvbbit_assets.api.responses import error_response, json_response
 from rvbbit_assets.api.store_reads import read_session
 from rvbbit_assets.api.views import (
     AlertFilter,
@@ -35,7 +38,6 @@ from rvbbit_assets.api.views import (
     checked_text,
     recent_alerts,
     session_analytics,
-    to_json,
 )
 from rvbbit_assets.cost_estimate import estimate_cost
 from rvbbit_assets.store import ClickHouseStore, StoreSession
@@ -43,17 +45,6 @@ from rvbbit_assets.store import ClickHouseStore, StoreSession
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 MAX_BODY_BYTES = 1_000_000
-
-
-def json_response(document: Any, status: int = 200, headers: dict[str, str] | None = None
-                  ) -> Response:
-    return Response(to_json(document), status_code=status, media_type="application/json",
-                    headers=headers)
-
-
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None
-           ) -> Response:
-    return json_response({"error": code, "message": message}, status, headers)
 
 
 @dataclass(frozen=True)
@@ -104,7 +95,7 @@ def _answer(fn: Endpoint, call: Call) -> Response:
         failure = failure_for(exc)
         if failure is None:
             raise  # Starlette logs it; _internal_error answers
-        return _error(failure.status, failure.code, failure.message, failure.headers)
+        return error_response(failure.status, failure.code, failure.message, failure.headers)
 
 
 def _endpoint(store: ClickHouseStore, fn: Endpoint) -> Callable[[Request], Awaitable[Response]]:
@@ -118,8 +109,8 @@ def _endpoint(store: ClickHouseStore, fn: Endpoint) -> Callable[[Request], Await
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > MAX_BODY_BYTES:
-                    return _error(413, "body_too_large",
-                                  f"the request body is over {MAX_BODY_BYTES} bytes")
+                    return error_response(413, "body_too_large",
+                                          f"the request body is over {MAX_BODY_BYTES} bytes")
                 chunks.append(chunk)
             body = b"".join(chunks)
         return await run_in_threadpool(_answer, fn, Call(request, body, store))
@@ -204,29 +195,41 @@ def routes(store: ClickHouseStore) -> list[BaseRoute]:
 async def _http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     codes = {404: "not_found", 405: "method_not_allowed"}
-    return _error(status, codes.get(status, "http_error"),
-                  exc.detail if isinstance(exc, HTTPException) else "error")
+    return error_response(status, codes.get(status, "http_error"),
+                          exc.detail if isinstance(exc, HTTPException) else "error")
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
     # Starlette logs the exception with its traceback; the client learns nothing of it.
-    return _error(INTERNAL_ERROR.status, INTERNAL_ERROR.code, INTERNAL_ERROR.message)
+    return error_response(INTERNAL_ERROR.status, INTERNAL_ERROR.code, INTERNAL_ERROR.message)
 
 
-def create_app(store: ClickHouseStore | None = None) -> Starlette:
+def create_app(store: ClickHouseStore | None = None, api_token: str | None = None
+               ) -> Starlette:
+    """The API and the page; with `api_token`, every request needs it (access.py)."""
     return Starlette(
         routes=routes(store or ClickHouseStore()),
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
+        middleware=[Middleware(BearerToken, token=api_token)] if api_token else [],
     )
 
 
-def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
-    import uvicorn
-
+def app_to_serve(host: str) -> Starlette:
+    """What `serve` runs on `host`. ConfigError, before opening anything, for a token that is
+    unusable or missing on a non-loopback `host`; SourceSchemaError on drifted source tables."""
     from rvbbit_assets.source_schema import check_source_schema
 
+    api_token = api_token_from_env()
+    check_exposure(host, api_token)
     store = ClickHouseStore()
-    # Refuse to start on drifted source tables (SourceSchemaError names the columns).
     with store.session("rvbbit-analytics serve: source check") as session:
         check_source_schema(session)
-    uvicorn.run(create_app(store), host=host, port=port, log_level="info", server_header=False)
+    return create_app(store, api_token)
+
+
+def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
+    """Serve until stopped (errors of `app_to_serve` before binding anything)."""
+    import uvicorn
+
+    uvicorn.run(app_to_serve(host), host=host, port=port, log_level="info",
+                server_header=False)
