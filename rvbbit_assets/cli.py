@@ -138,7 +138,10 @@ def _parser() -> argparse.ArgumentParser:
     show.set_defaults(handler=_session)
 
     serve = commands.add_parser("serve", help="serve the HTTP API (read only)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    serve.add_argument(
+        "--host", default="127.0.0.1",
+        help="address to bind (127.0.0.1); any other needs RVBBIT_API_TOKEN",
+    )
     serve.add_argument("--port", type=int, default=8765, help="port (8765)")
     serve.set_defaults(handler=_serve)
 

@@ -3,9 +3,10 @@
 Adding an endpoint is one function (`def name(call: Call) -> Any`, returning the JSON
 document; it runs in the threadpool, so plain blocking store reads are fine) and one line
 in `routes()`. Errors are JSON `{"error": code, "message": text}`:
-400 for malformed ids or query parameters, 404 for unknown ids and paths, 503 while the
-embedded store is held by a pipeline run past the API's short wait, and 500 (with the
-details only in the server log) for anything unexpected.
+400 for malformed ids or query parameters, 401 without the token when one is set
+(access.py), 404 for unknown ids and paths, 503 while the embedded store is held by a
+pipeline run past the API's short wait, and 500 (with the details only in the server log)
+for anything unexpected.
 """
 
 from __future__ import annotations
