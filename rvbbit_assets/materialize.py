@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 from dagster import DagsterInstance, materialize
 
@@ -63,8 +64,12 @@ def source_day_span(store: ClickHouseStore) -> tuple[DayRange | None, int]:
 
 
 def dagster_instance() -> DagsterInstance:
-    """The instance of DAGSTER_HOME, or a temporary one when it is unset."""
-    return DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    """The instance of DAGSTER_HOME (created when missing), or a temporary one when it is unset."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return DagsterInstance.ephemeral()
+    Path(home).mkdir(parents=True, exist_ok=True)
+    return DagsterInstance.get()
 
 
 def materialize_days(
