@@ -1,82 +1,151 @@
-"""`make bench`: the pipeline's speed on demo data, against the design's per-session approach.
+"""`make bench`: the pipeline's speed on demo data, row by row of the speed issue's targets,
+against the design's per-session approach on the same store.
 
-For each size: generate demo data (timed), backfill every day but the last as one run,
-analyse the last day alone ("a new day"), and time the design's per-session analysis on a
-sample of that day, extrapolated. chDB opens one store per process, so each size runs in a
-worker process of its own. Figures are printed and appended to bench/results/.
+Two cases, each in a worker process of its own with a fresh embedded store (chDB opens one
+store per process):
+
+- "40k": `demo --days 60 --sessions-per-day 700` (ending yesterday), then the whole
+  `rvbbit-analytics materialize` CLI as a new user runs it (its own process, a Dagster home
+  like `make run`'s), timed from outside; its steps' seconds are read back from that home.
+- "1M": 35 days of 30,000 runs; the backfill of every day but the last as one run, then
+  the last day alone ("a new day on top of the history"), in the worker process, whose peak
+  RSS is the pipeline's (the data is generated in a process of its own); then the sensor's
+  queries on that store (its first tick, reconciliation, and a steady tick).
+
+Each case also times the design's one-session-at-a-time analysis on a sample of the last
+day, extrapolated to every analysed run. Figures are printed (a table per case, each
+stage's seconds, and the targets table) and appended to bench/results/.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from workers import run_worker
 
-SIZES = {"100k": (35, 2_900), "1M": (35, 30_000)}  # days, runs per day (last day = new day)
+
+@dataclass(frozen=True)
+class Case:
+    days: int
+    runs_per_day: int
+    seed: int
+    cli: bool  # the whole CLI in its own process (else: backfill + new day in the worker)
+
+
+CASES = {
+    "40k": Case(days=60, runs_per_day=700, seed=7, cli=True),
+    "1M": Case(days=35, runs_per_day=30_000, seed=1, cli=False),
+    # Not in the default set: the 1M case's shape at a size for trying changes out.
+    "200k": Case(days=35, runs_per_day=6_000, seed=1, cli=False),
+}
+DEFAULT_CASES = "40k,1M"
 SAMPLE = 300
+BENCH = Path(__file__).resolve()
+REPO = BENCH.parent.parent
+
+# The issue's table: (row, the figure it reads, where we were, target).
+TARGETS = [
+    ("1M runs, backfill of 34 days", ("1M", "backfill_seconds"), "344 s", 60.0),
+    ("new day on 1M history", ("1M", "new_day_seconds"), "43 s", 5.0),
+    ("peak RSS of the 1M bench (GB)", ("1M", "peak_rss_gb"), "12.2 GB", 6.0),
+    ("40k runs over 60 days, whole materialize CLI", ("40k", "cli_seconds"), "65 s", 15.0),
+    ("steady sensor tick on 8M log rows", ("1M", "sensor_tick_seconds"), "0.19 s", 0.2),
+]
+# Where to look for the step that limits each row.
+LIMITING = {"backfill_seconds": ("backfill_stages",), "new_day_seconds": ("new_day_stages",),
+            "cli_seconds": ("cli_stages",), "peak_rss_gb": ("backfill_stages", "new_day_stages")}
 
 
-def worker(size: str) -> dict:
-    from dagster import DagsterInstance
-
+def generate(case_name: str) -> dict:
+    """In its own process: the case's demo data, ending yesterday (a full last day)."""
     from rvbbit_assets.demo import generate_demo
-    from rvbbit_assets.materialize import materialize_days
     from rvbbit_assets.schema import apply_migrations
     from rvbbit_assets.store import ClickHouseStore
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from per_session_baseline import seconds_per_session
-
-    days, per_day = SIZES[size]
-    store = ClickHouseStore()
+    case = CASES[case_name]
     started = time.perf_counter()
-    with store.session("bench demo") as session:
+    with ClickHouseStore().session("bench demo") as session:
         apply_migrations(session, with_source=True)
-        # Ending yesterday makes the last day a full day (today's load is still arriving).
-        yesterday = datetime.now(UTC).date() - timedelta(days=1)
-        demo = generate_demo(session, days=days, sessions_per_day=per_day, seed=1,
-                             end_date=yesterday)
-    generate_s = time.perf_counter() - started
+        demo = generate_demo(session, days=case.days, sessions_per_day=case.runs_per_day,
+                             seed=case.seed, end_date=datetime.now(UTC).date() - timedelta(1))
+    return {"runs_generated": demo.runs, "log_rows": demo.log_rows,
+            "generate_seconds": round(time.perf_counter() - started, 1),
+            "first_day": demo.first_day.isoformat(), "last_day": demo.last_day.isoformat()}
 
-    instance = DagsterInstance.ephemeral()
-    new_day = demo.last_day
-    started = time.perf_counter()
-    backfill = materialize_days(demo.first_day, new_day - timedelta(days=1), store, instance)
-    backfill_s = time.perf_counter() - started
-    started = time.perf_counter()
-    one_day = materialize_days(new_day, new_day, store, instance)
-    new_day_s = time.perf_counter() - started
-    assert backfill.success and one_day.success
 
-    with store.session("bench per-session") as session:
-        sample = [r[0] for r in session.rows(
-            "SELECT session_id FROM ${analytics}.cascade_analytics"
-            " WHERE toDate(created_at) = {d:Date} ORDER BY cityHash64(session_id) LIMIT {n:UInt32}",
-            {"d": new_day, "n": SAMPLE})]
-        per_session_s = seconds_per_session(session, sample)
-    analysed = backfill.analysed_runs + one_day.analysed_runs
-    first_tick_s, steady_tick_s = sensor_tick_seconds(store)
-    return {
-        "size": size,
-        "runs_generated": demo.runs,
-        "log_rows": demo.log_rows,
-        "generate_seconds": round(generate_s, 1),
-        "backfill_runs": backfill.analysed_runs,
-        "backfill_seconds": round(backfill_s, 1),
-        "backfill_runs_per_second": round(backfill.analysed_runs / backfill_s),
-        "new_day_runs": one_day.analysed_runs,
-        "new_day_seconds": round(new_day_s, 1),
-        "per_session_ms": round(per_session_s * 1000, 2),
-        "per_session_extrapolated_seconds": round(per_session_s * analysed),
-        "speedup_vs_per_session": round(per_session_s * analysed / (backfill_s + new_day_s)),
-        "sensor_first_tick_seconds": round(first_tick_s, 3),
-        "sensor_tick_seconds": round(steady_tick_s, 3),
-    }
+def worker(case_name: str) -> dict:
+    from stage_times import run_timed
+
+    generated = run_timed([sys.executable, str(BENCH), "--generate", case_name], dict(os.environ))
+    result = {"case": case_name, **json.loads(generated.stdout.strip().splitlines()[-1]),
+              "generate_peak_rss_gb": round(generated.peak_rss_gb, 2)}
+    if CASES[case_name].cli:
+        result |= whole_cli()
+    else:
+        result |= backfill_and_new_day(result)
+    return result | per_session(result)
+
+
+def whole_cli() -> dict:
+    """`rvbbit-analytics materialize` as a new user runs it, with `make run`'s Dagster home."""
+    from dagster import DagsterInstance
+    from stage_times import run_timed, stage_table
+
+    home = Path(os.environ["RVBBIT_CLICKHOUSE_URL"].removeprefix("chdb://")).parent / "dagster"
+    home.mkdir()
+    shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    cli = Path(sys.executable).parent / "rvbbit-analytics"
+    timed = run_timed([str(cli), "materialize"], env)
+    os.environ["DAGSTER_HOME"] = str(home)
+    stages = stage_table(DagsterInstance.get(), timed.rss)
+    analysed = int(timed.stdout.split("runs in cascade_analytics for those days:")[1].split()[0])
+    return {"analysed_runs": analysed, "cli_seconds": round(timed.seconds, 1),
+            "cli_cpu_seconds": round(timed.cpu_seconds, 1),
+            "cli_peak_rss_gb": round(timed.peak_rss_gb, 2),
+            # Process start, imports, finding the days, the summary: all but the runs.
+            "cli_outside_runs_seconds": round(timed.seconds - stages["(runs)"]["seconds"], 1),
+            "cli_stages": stages}
+
+
+def backfill_and_new_day(generated: dict) -> dict:
+    from dagster import DagsterInstance
+    from stage_times import RssSampler, cpu_seconds, stage_table
+
+    from rvbbit_assets.materialize import materialize_days
+    from rvbbit_assets.store import ClickHouseStore
+
+    store = ClickHouseStore()
+    first = datetime.fromisoformat(generated["first_day"]).date()
+    new_day = datetime.fromisoformat(generated["last_day"]).date()
+    phases = {}
+    for phase, (start, end) in {"backfill": (first, new_day - timedelta(days=1)),
+                                "new_day": (new_day, new_day)}.items():
+        instance = DagsterInstance.ephemeral()
+        with RssSampler() as rss:
+            started, cpu_started = time.perf_counter(), cpu_seconds()
+            outcome = materialize_days(start, end, store, instance)
+            seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
+        assert outcome.success, outcome.summary()
+        phases |= {f"{phase}_runs": outcome.analysed_runs,
+                   f"{phase}_seconds": round(seconds, 1),
+                   f"{phase}_cpu_seconds": round(cpu, 1),
+                   f"{phase}_runs_per_second": round(outcome.analysed_runs / seconds),
+                   f"{phase}_peak_rss_gb": round(rss.peak(), 2),
+                   f"{phase}_stages": stage_table(instance, rss)}
+    first_tick, steady_tick = sensor_tick_seconds(store)
+    return {**phases, "analysed_runs": phases["backfill_runs"] + phases["new_day_runs"],
+            "peak_rss_gb": max(phases["backfill_peak_rss_gb"], phases["new_day_peak_rss_gb"]),
+            "sensor_first_tick_seconds": round(first_tick, 3),
+            "sensor_tick_seconds": round(steady_tick, 3)}
 
 
 def sensor_tick_seconds(store) -> tuple[float, float]:
@@ -93,24 +162,81 @@ def sensor_tick_seconds(store) -> tuple[float, float]:
         return first_s, time.perf_counter() - started
 
 
+def per_session(result: dict) -> dict:
+    """The design's per-session analysis of a sample of the last day, extrapolated."""
+    from per_session_baseline import seconds_per_session
+
+    from rvbbit_assets.store import ClickHouseStore
+
+    with ClickHouseStore().session("bench per-session") as session:
+        sample = [r[0] for r in session.rows(
+            "SELECT session_id FROM ${analytics}.cascade_analytics"
+            " WHERE toDate(created_at) = {d:Date} ORDER BY cityHash64(session_id) LIMIT {n:UInt32}",
+            {"d": datetime.fromisoformat(result["last_day"]).date(), "n": SAMPLE})]
+        seconds = seconds_per_session(session, sample)
+    ours = result.get("cli_seconds") or result["backfill_seconds"] + result["new_day_seconds"]
+    return {"per_session_ms": round(seconds * 1000, 2),
+            "per_session_extrapolated_seconds": round(seconds * result["analysed_runs"]),
+            "speedup_vs_per_session": round(seconds * result["analysed_runs"] / ours)}
+
+
+def print_case(result: dict) -> None:
+    name = result["case"]
+    for key, value in result.items():
+        if not key.endswith("_stages"):
+            print(f"{name:>5} {key:<34} {value}")
+    for key, stages in result.items():
+        if key.endswith("_stages"):
+            print(f"{name:>5} {key}: {'seconds':>8} {'peak RSS GB':>12}")
+            for step, figures in stages.items():
+                print(f"{'':>7}{step:<56} {figures['seconds']:8.2f} {figures['peak_rss_gb']:12.2f}")
+
+
+def print_targets(results: dict[str, dict]) -> None:
+    print("\nTargets (issue 15)")
+    print(f"{'work':<46} {'was':>8} {'now':>8} {'target':>7}  limited by")
+    for row, (case, key), was, target in TARGETS:
+        if case not in results:
+            continue
+        value = results[case][key]
+        print(f"{row:<46} {was:>8} {value:>8} {target:>7}  "
+              f"{'ok' if value <= target else 'MISSED':<6}  {limiting(results[case], key)}")
+
+
+def limiting(result: dict, key: str) -> str:
+    """The step that limits a row: the slowest one, or for memory the one that peaked."""
+    if key not in LIMITING:
+        return ""
+    stages = {f"{step} ({table.removesuffix('_stages')})": figures
+              for table in LIMITING[key] for step, figures in result[table].items()
+              if step != "(runs)"}
+    measure = "peak_rss_gb" if key == "peak_rss_gb" else "seconds"
+    step, figures = max(stages.items(), key=lambda kv: kv[1][measure])
+    return f"{step} ({figures[measure]} {'GB' if measure == 'peak_rss_gb' else 's'})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", default="100k,1M")
+    parser.add_argument("--cases", default=DEFAULT_CASES, help=f"of {', '.join(CASES)}")
     parser.add_argument("--worker")
+    parser.add_argument("--generate")
     args = parser.parse_args()
+    sys.path.insert(0, str(BENCH.parent))
+    if args.generate:
+        print(json.dumps(generate(args.generate)))
+        return
     if args.worker:
         print(json.dumps(worker(args.worker)))
         return
-    results = []
-    for size in args.sizes.split(","):
-        result = run_worker(__file__, size)
-        results.append(result)
-        for key, value in result.items():
-            print(f"{size:>5} {key:<34} {value}")
-    folder = Path(__file__).parent / "results"
+    results = {}
+    for name in args.cases.split(","):
+        results[name] = run_worker(__file__, name)
+        print_case(results[name])
+    print_targets(results)
+    folder = BENCH.parent / "results"
     folder.mkdir(exist_ok=True)
     (folder / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(
-        json.dumps(results, indent=2))
+        json.dumps(list(results.values()), indent=2))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ from dagster import ConfigurableResource
 
 from rvbbit_assets.config import Settings, checked_identifier
 
-CLIENT_SETTINGS = {"session_timezone": "UTC"}
+# A run over more than 100 days inserts that many daily partitions at once, which
+# ClickHouse refuses by default (max_partitions_per_insert_block = 100; 0 = no limit).
+CLIENT_SETTINGS = {"session_timezone": "UTC", "max_partitions_per_insert_block": 0}
 # chDB's message when another process has the store path open.
 _OPEN_ELSEWHERE = "Error initializing EmbeddedServer"
 

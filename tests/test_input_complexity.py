@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import FrozenInstanceError
 from typing import Any, Dict  # noqa: UP035 - the oracle is kept verbatim
 
+import numpy as np
 import pytest
 
 from rvbbit_assets.assets import input_complexity as ic
@@ -25,6 +26,8 @@ from rvbbit_assets.assets.input_complexity import (
     compute_input_complexity,
     score_inputs,
 )
+from rvbbit_assets.demo.inputs import build_pools
+from rvbbit_assets.worker_pool import pool_allowed
 
 
 # fmt: off
@@ -482,11 +485,41 @@ def test_design_max_depth_boundary() -> None:
 # --- batches -------------------------------------------------------------------------------
 
 
-def test_small_batch_in_process() -> None:
-    texts = ["", "{}", "garbage", '{"a": [1, 2]}', "NaN"]
-    assert not ic._use_pool(texts)
+def demo_inputs(expected_runs: int) -> list[str]:
+    """Every distinct input of a demo load of that size (rvbbit_assets/demo/inputs.py)."""
+    pools = build_pools(np.random.default_rng(1), expected_runs)
+    return [text for pool in pools for text in pool.texts]
+
+
+def test_demo_inputs_match_design() -> None:
+    # The inputs the pipeline meets in the demo and bench stores: tickets, rows, documents,
+    # diffs, research and claims from tiny to ~50 KB, and the malformed special inputs.
+    texts = demo_inputs(20_000)
+    assert len(texts) > 800 and any(len(text) > 40_000 for text in texts)
+    for text in texts:
+        assert_same(text)
+
+
+def test_batch_matches_one_by_one() -> None:
+    texts = ["", "{}", "garbage", '{"a": [1, 2]}', "NaN", None, *EDGE_CASES[:40]]
     assert score_inputs(texts) == [compute_input_complexity(t) for t in texts]
     assert score_inputs([]) == []
+    with pytest.raises(TypeError):
+        score_inputs(["{}", b"{}"])  # type: ignore[list-item]
+
+
+def test_cheap_big_batch_stays_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The distinct inputs of a 200k-run demo store: 24 MB of text, yet only ~0.2 s of
+    # work, which a pool's start-up and IPC would make three times slower.
+    texts = demo_inputs(200_000)
+    assert len(texts) > 7000 and sum(map(len, texts)) > 20_000_000
+
+    def no_pool(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a worker pool was started")
+
+    monkeypatch.setattr(ic, "worker_pool", no_pool, raising=False)
+    monkeypatch.setattr(ic, "ProcessPoolExecutor", no_pool, raising=False)
+    assert len(score_inputs(texts)) == len(texts)
 
 
 def test_chunks_cover_batch_in_order() -> None:
@@ -496,15 +529,31 @@ def test_chunks_cover_batch_in_order() -> None:
     assert all(len(chunk) <= ic._CHUNK_TEXTS for chunk in chunks)
 
 
-def test_large_batch_uses_pool_and_matches(monkeypatch: pytest.MonkeyPatch) -> None:
+needs_two_cores = pytest.mark.skipif(not pool_allowed(), reason="no second core here")
+
+
+@needs_two_cores
+def test_expensive_batch_goes_to_workers_and_matches(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(99)
-    texts = [random_text(rng) + " " * (i % 7) for i in range(ic._POOL_MIN_TEXTS + 1)]
+    texts = [random_text(rng) + " " * (i % 7) for i in range(5000)]
     texts[::997] = [""] * len(texts[::997])
-    assert ic._use_pool(texts)
     want = [compute_input_complexity(t) for t in texts]
+    # No time in-process: the whole batch is handed to the workers. They import this
+    # module afresh, so scoring here (patched to fail) cannot stand in for them.
+    monkeypatch.setattr(ic, "_IN_PROCESS_SECONDS", 0.0)
 
-    def in_process(text: str) -> InputComplexity:
-        raise AssertionError("the pool fell back to in-process scoring")
+    def in_process(text: str) -> tuple:
+        raise AssertionError("scored in-process, not by the workers")
 
-    monkeypatch.setattr(ic, "compute_input_complexity", in_process)
+    monkeypatch.setattr(ic, "_score_tuple", in_process)
     assert score_inputs(texts) == want
+
+
+@needs_two_cores
+def test_pool_only_for_what_would_take_long() -> None:
+    done = ['{"k": 1}'] * 100
+    assert not ic._worth_a_pool(done, 0.5, [])
+    assert ic._worth_a_pool([], 0.0, done)  # nothing measured yet: the workers
+    # At the pace so far, the rest would take 0.5 s here (too little) or 5 s (enough).
+    assert not ic._worth_a_pool(done, 0.5, done)
+    assert ic._worth_a_pool(done, 0.5, done * 10)

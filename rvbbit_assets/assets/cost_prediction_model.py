@@ -20,10 +20,10 @@ from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.cost_model import (
     CostModelVersion,
-    train_version,
     training_fingerprint,
     training_window,
 )
+from rvbbit_assets.cost_training import TrainingJob, train_versions
 from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days_with_frame, utc_now
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
@@ -54,21 +54,21 @@ def models_for_weeks(
     """The model of each week (trained now when missing or stale), and those trained now."""
     stored = stored_versions(session, versions)
     models: dict[datetime, CostModelVersion] = {}
-    trained: list[CostModelVersion] = []
+    jobs: list[TrainingJob] = []
     for version in versions:
         training = training_window(history, version)
         fingerprint = training_fingerprint(training)
         row = stored.get(version)
         if row is not None and row["training_fingerprint"] == fingerprint:
             models[version] = CostModelVersion.from_row(row)
-            continue
-        model = train_version(training, version, fingerprint)
-        if model is None:
-            continue
-        session.insert_df("cost_models", pd.DataFrame([model.to_row(utc_now())]))
-        models[version] = model
-        trained.append(model)
-    return models, trained
+        else:
+            jobs.append((training, version, fingerprint))
+    trained = [model for model in train_versions(jobs) if model is not None]
+    if trained:
+        now = utc_now()
+        session.insert_df("cost_models", pd.DataFrame([m.to_row(now) for m in trained]))
+    models |= {model.model_version: model for model in trained}
+    return dict(sorted(models.items())), trained
 
 
 def build_cost_predictions(session: StoreSession, days: DayRange) -> StageSummary:

@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from itertools import chain, compress
 from json.encoder import encode_basestring_ascii
-from multiprocessing import current_process, get_context
 from typing import Any
 
 import orjson
+
+from rvbbit_assets.worker_pool import POOL_FAILURES, pool_allowed, worker_pool
 
 __all__ = [
     "CATEGORY_ORDER",
@@ -59,9 +58,13 @@ _DIGIT_RUN = b"\x01" * 19
 # ourselves so a deep caller stack cannot turn a deep structure into a RecursionError.
 _C_ENCODER_MAX_DEPTH = 200
 
-# Pool only pays for its start-up (~0.1-0.3 s) and IPC on big batches.
-_POOL_MIN_TEXTS = 20_000
-_POOL_MIN_CHARS = 20_000_000
+# A batch is scored in-process for up to this long; what is left goes to a 2-process pool
+# only if it would take at least _POOL_MIN_REMAINING_SECONDS more here: the pool's start-up
+# (~0.3 s) and IPC only pay on expensive batches, and text length alone does not say which
+# are (~20-35 us per demo input, ~6-17 ns per character depending on the structure).
+_IN_PROCESS_SECONDS = 0.5
+_POOL_MIN_REMAINING_SECONDS = 2.0
+_WORK_PER_TEXT = 2_500  # in characters' worth: the fixed cost of one input (~25 us)
 _POOL_WORKERS = 2
 _CHUNK_TEXTS = 2_000
 _CHUNK_CHARS = 4_000_000
@@ -96,7 +99,8 @@ def _fingerprint(structure: Any, deep: bool) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-_EMPTY = InputComplexity(0.0, "tiny", "empty", 0, 0, False)
+_EMPTY_ROW = (0.0, "tiny", "empty", 0, 0, False)
+_EMPTY = InputComplexity(*_EMPTY_ROW)
 _INVALID_FINGERPRINT = _fingerprint({}, deep=False)
 
 
@@ -310,29 +314,33 @@ def compute_input_complexity(input_data_json: str) -> InputComplexity:
 
 def _score_chunk(texts: Sequence[str]) -> list[tuple[float, str, str, int, int, bool]]:
     """Worker side: plain tuples pickle faster than dataclass instances."""
-    empty = (0.0, "tiny", "empty", 0, 0, False)
-    return [_score_tuple(text) if text else empty for text in texts]
+    return [_score_tuple(text) if text else _EMPTY_ROW for text in texts]
 
 
-def _available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+def _work(texts: Sequence[str]) -> int:
+    return sum(_WORK_PER_TEXT + (len(text) if text else 0) for text in texts)
 
 
-def _use_pool(texts: Sequence[str]) -> bool:
-    # A daemonic process may not start children (multiprocessing refuses).
-    if _available_cpus() < 2 or current_process().daemon:
-        return False
-    if len(texts) > _POOL_MIN_TEXTS:
-        return True
-    total = 0
+def _score_in_process_for(
+    texts: Sequence[str], seconds: float
+) -> tuple[list[tuple[float, str, str, int, int, bool]], float]:
+    """Score texts from the start for about `seconds`: the rows, and the seconds it took."""
+    rows: list[tuple[float, str, str, int, int, bool]] = []
+    started = time.perf_counter()
     for text in texts:
-        total += len(text) if text else 0
-        if total > _POOL_MIN_CHARS:
-            return True
-    return False
+        if time.perf_counter() - started >= seconds:  # ~50 ns: read for every text
+            break
+        rows.append(_score_tuple(text) if text else _EMPTY_ROW)
+    return rows, time.perf_counter() - started
+
+
+def _worth_a_pool(done: Sequence[str], seconds: float, rest: Sequence[str]) -> bool:
+    """Would the rest take long enough here, at the pace so far, for workers to pay?"""
+    if not rest or not pool_allowed():
+        return False
+    if not done:
+        return True
+    return seconds * _work(rest) / _work(done) >= _POOL_MIN_REMAINING_SECONDS
 
 
 def _chunks(texts: Sequence[str]) -> list[Sequence[str]]:
@@ -351,22 +359,22 @@ def _chunks(texts: Sequence[str]) -> list[Sequence[str]]:
 
 
 def score_inputs(texts: Sequence[str]) -> list[InputComplexity]:
-    """Score a batch, in order. Big batches are split over a 2-process pool.
+    """Score a batch, in order; an expensive one partly over a 2-process pool.
 
-    The pool uses 'forkserver': the calling process may hold chDB and running threads,
-    which a plain fork would copy in an unsafe state. Callers deduplicate beforehand.
+    Callers deduplicate beforehand.
     """
-    if not _use_pool(texts):
-        return [compute_input_complexity(text) for text in texts]
     for text in texts:
         if text and not isinstance(text, str):
             raise TypeError(f"expected str, got {type(text).__name__}")
-    try:
-        with ProcessPoolExecutor(
-            max_workers=_POOL_WORKERS, mp_context=get_context("forkserver")
-        ) as pool:
-            rows = [row for chunk in pool.map(_score_chunk, _chunks(texts)) for row in chunk]
-    except (BrokenProcessPool, OSError):
-        # No worker processes in this environment (or one died): same results in-process.
-        return [compute_input_complexity(text) for text in texts]
-    return [InputComplexity(*row) for row in rows]
+    rows, seconds = _score_in_process_for(texts, _IN_PROCESS_SECONDS)
+    rest = texts[len(rows) :]
+    if _worth_a_pool(texts[: len(rows)], seconds, rest):
+        try:
+            with worker_pool(_POOL_WORKERS) as pool:
+                rest_rows = [row for chunk in pool.map(_score_chunk, _chunks(rest))
+                             for row in chunk]
+        except POOL_FAILURES:
+            rest_rows = _score_chunk(rest)
+    else:
+        rest_rows = _score_chunk(rest)
+    return [InputComplexity(*row) for row in rows + rest_rows]

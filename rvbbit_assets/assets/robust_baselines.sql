@@ -22,22 +22,28 @@ expression again at each reference otherwise, and these sort arrays.
 {#- A run in a window: (created_at, session_id, day, log canonical cost, log canonical input
     cost, log canonical output cost, tokens in per call, tokens out per call, log duration). -#}
 {%- macro window_statistics(window) -%}
-    length({{ window }}) AS runs,
-    arrayReduce('quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)', {{ window }}.4)
-        AS log_canonical_cost_quantiles,
-    arrayReduce('quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)', {{ window }}.5)
-        AS log_canonical_input_cost_quantiles,
-    arrayReduce('quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)', {{ window }}.6)
-        AS log_canonical_output_cost_quantiles,
-    arrayReduce('quantileExactInclusive(0.5)', {{ window }}.7) AS tokens_in_per_call,
-    arrayReduce('quantileExactInclusive(0.5)', {{ window }}.8) AS tokens_out_per_call,
+    length({{ window }}),
+    arrayReduce('quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)', {{ window }}.4),
+    arrayReduce('quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)', {{ window }}.5),
+    arrayReduce('quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)', {{ window }}.6),
+    arrayReduce('quantileExactInclusive(0.5)', {{ window }}.7),
+    arrayReduce('quantileExactInclusive(0.5)', {{ window }}.8),
     arrayReduce('quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)', {{ window }}.9)
-        AS log_duration_quantiles
 {%- endmacro -%}
 {%- set statistics = ["runs", "log_canonical_cost_quantiles",
                       "log_canonical_input_cost_quantiles",
                       "log_canonical_output_cost_quantiles", "tokens_in_per_call",
                       "tokens_out_per_call", "log_duration_quantiles"] -%}
+{%- macro window_start() -%}
+    {#- The first of the latest {baseline_runs} runs before scored_day, within the look-back. -#}
+    greatest(arrayFirstIndex(d -> d >= scored_day - {lookback_days:UInt16}, key_runs.3),
+             indexOf(key_runs.3, scored_day) - {baseline_runs:UInt32})
+{%- endmacro -%}
+{%- macro named_statistics(statistics_tuple, first_index) -%}
+    {%- for name in statistics %}
+    {{ statistics_tuple }}.{{ first_index + loop.index0 }} AS {{ name }}{{ "," if not loop.last }}
+    {%- endfor %}
+{%- endmacro -%}
 {%- macro robust_sigma(quartiles_and_p95, runs) -%}
     {#- The larger of the core spread (interquartile range) and the tail's (95th percentile),
         each as the sigma of normal data: heavy tails widen the scale. -#}
@@ -98,31 +104,27 @@ by_key AS MATERIALIZED
 ),
 by_earlier_days AS MATERIALIZED
 (
-    -- Per key and scored day: the latest {baseline_runs} runs of the earlier days, and the
-    -- key's runs of that day (for keys new that day).
+    -- Per key and scored day: the statistics of the latest {baseline_runs} runs of the
+    -- earlier days, and the key's runs of that day (for keys new that day). One row per key
+    -- maps over its days, so the key's runs are never copied per day (a cascade's are many).
     SELECT
         cascade_id,
         level,
         key,
-        scored_day,
-        arraySlice(key_runs, indexOf(key_runs.3, scored_day),
-                   countEqual(key_runs.3, scored_day)) AS same_day_runs,
-        {{ window_statistics("window") }}
-    FROM
-    (
-        SELECT *, scored_day
-        FROM by_key
-        ARRAY JOIN arrayDistinct(arrayFilter(d -> d >= toDate({start:DateTime}), key_runs.3))
-            AS scored_day
-    )
-    ARRAY JOIN [arraySlice(
-        key_runs,
-        greatest(arrayFirstIndex(d -> d >= scored_day - {lookback_days:UInt16}, key_runs.3),
-                 indexOf(key_runs.3, scored_day) - {baseline_runs:UInt32}),
-        indexOf(key_runs.3, scored_day)
-            - greatest(arrayFirstIndex(d -> d >= scored_day - {lookback_days:UInt16},
-                                       key_runs.3),
-                       indexOf(key_runs.3, scored_day) - {baseline_runs:UInt32}))] AS window
+        day_baseline.1 AS scored_day,
+        day_baseline.2 AS same_day_runs,
+        {{- named_statistics("day_baseline.3", 1) }}
+    FROM by_key
+    ARRAY JOIN arrayMap(
+        scored_day -> (
+            scored_day,
+            arraySlice(key_runs, indexOf(key_runs.3, scored_day),
+                       countEqual(key_runs.3, scored_day)),
+            arrayMap(window -> ({{ window_statistics("window") }}),
+                     [arraySlice(key_runs, {{ window_start() }},
+                                 indexOf(key_runs.3, scored_day) - {{ window_start() }})])[1]),
+        arrayDistinct(arrayFilter(d -> d >= toDate({start:DateTime}), key_runs.3))
+    ) AS day_baseline
 ),
 candidates AS MATERIALIZED
 (
@@ -151,7 +153,8 @@ same_day AS
     SELECT
         session_id,
         10 + indexOf(['input', 'cluster', 'cascade', 'whole'], level) AS level_order,
-        {{ window_statistics("window") }}
+        ({{ window_statistics("window") }}) AS window_baseline,
+        {{- named_statistics("window_baseline", 1) }}
     FROM
     (
         SELECT

@@ -1,0 +1,115 @@
+"""Cost-model training windows and training over two processes, on made-up features."""
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rvbbit_assets import cost_model, cost_training
+from rvbbit_assets.cost_model import (
+    MAX_TRAINING_RUNS,
+    TRAINING_WEEKS,
+    train_version,
+    training_fingerprint,
+    training_window,
+)
+from rvbbit_assets.worker_pool import pool_allowed
+
+VERSION = datetime(2026, 3, 2)  # a Monday
+
+
+def _history(runs: int, first: datetime, last: datetime, seed: int = 0) -> pd.DataFrame:
+    """cost_features.sql's columns and order ((created_at, session_id)), evenly over
+    [first, last), with costs that grow with the input as the demo's do."""
+    rng = np.random.default_rng(seed)
+    created = pd.date_range(first, last, periods=runs + 1)[:-1]
+    chars = rng.integers(20, 20_000, runs)
+    cascade = rng.choice(["extract", "summarise", "triage"], runs)
+    cost = (chars * 2e-7 + (cascade == "triage") * 3e-3) * rng.lognormal(0, 0.2, runs)
+    return pd.DataFrame({
+        "session_id": [f"s{i:07d}" for i in range(runs)],
+        "cascade_id": cascade,
+        "created_at": created,
+        "total_cost": cost,
+        "input_complexity_score": np.minimum(chars / 10_000, 1.0),
+        "char_count": chars,
+        "estimated_tokens": chars // 4,
+        "input_category": np.where(chars > 5_000, "large", "small"),
+        "is_valid_json": True,
+        "origin": "cli",
+        "caller_id": rng.choice(["a", "b"], runs),
+        "hour_of_day": created.hour,
+        "day_of_week": created.day_of_week + 1,
+        "depth": 0,
+        "cascade_prior_runs": 50,
+        "cascade_recent_median_cost": 1e-3,
+        "input_prior_runs": 0,
+        "input_recent_median_cost": np.nan,
+    })
+
+
+def test_training_window_is_the_recent_weeks_before_the_version():
+    history = _history(20_000, VERSION - timedelta(weeks=20), VERSION + timedelta(weeks=1))
+    window = training_window(history, VERSION)
+    earliest = VERSION - timedelta(weeks=TRAINING_WEEKS)
+    expected = history[(history["created_at"] >= earliest) & (history["created_at"] < VERSION)]
+    assert 0 < len(expected) < MAX_TRAINING_RUNS
+    pd.testing.assert_frame_equal(window, expected)
+
+
+def test_training_window_samples_evenly_beyond_the_cap():
+    earliest = VERSION - timedelta(weeks=TRAINING_WEEKS)
+    history = _history(3 * MAX_TRAINING_RUNS, earliest, VERSION + timedelta(weeks=1))
+    window = training_window(history, VERSION)
+    assert len(window) == MAX_TRAINING_RUNS
+    assert window["created_at"].is_monotonic_increasing  # the newest runs stay the holdout
+    assert (window["created_at"] < VERSION).all()
+    # Spread over the whole window (not the most recent runs): every week is represented
+    # in proportion, within sampling noise.
+    per_week = window.groupby((window["created_at"] - earliest) // timedelta(weeks=1)).size()
+    assert len(per_week) == TRAINING_WEEKS
+    assert per_week.min() > 0.8 * MAX_TRAINING_RUNS / TRAINING_WEEKS
+    # The sample depends only on the runs before the version, not on later ones.
+    before = history[history["created_at"] < VERSION]
+    pd.testing.assert_frame_equal(training_window(before, VERSION), window)
+
+
+def _jobs(history: pd.DataFrame, weeks: int) -> list[cost_training.TrainingJob]:
+    versions = [VERSION - timedelta(weeks=w) for w in range(weeks)]
+    return [(window, v, training_fingerprint(window))
+            for v in versions if len(window := training_window(history, v))]
+
+
+@pytest.mark.skipif(not pool_allowed(), reason="no second core here")
+def test_versions_trained_in_a_worker_equal_those_trained_here(monkeypatch):
+    history = _history(6_000, VERSION - timedelta(weeks=4), VERSION)
+    jobs = _jobs(history, 3)
+    here = [train_version(*job) for job in jobs]
+    # Every job to the worker; fitting in this process fails, so the worker did them all.
+    monkeypatch.setattr(cost_training, "_share_out", lambda jobs: ([], list(range(len(jobs)))))
+
+    def not_here(*args: object) -> None:
+        raise AssertionError("trained in this process")
+
+    monkeypatch.setattr(cost_model, "_train", not_here)
+    there = cost_training.train_versions(jobs)
+    runs = history.tail(300)
+    trained_at = datetime(2026, 3, 3)
+    for mine, theirs in zip(here, there, strict=True):
+        assert theirs.to_row(trained_at) | {"model_pickle": ""} == mine.to_row(
+            trained_at) | {"model_pickle": ""}
+        for a, b in zip(mine.predict(runs), theirs.predict(runs), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_few_small_versions_are_all_trained_here():
+    history = _history(4_000, VERSION - timedelta(weeks=3), VERSION)
+    jobs = [(history.head(n), VERSION, "f") for n in (1_000, 2_000, 4_000)]
+    assert cost_training._share_out(jobs) == ([2, 1, 0], [])
+
+
+def test_big_backfills_share_the_versions_out():
+    history = _history(60_000, VERSION - timedelta(weeks=TRAINING_WEEKS + 6), VERSION)
+    here, there = cost_training._share_out(_jobs(history, 6))
+    assert here and there and sorted(here + there) == list(range(6))
