@@ -16,13 +16,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# After the demo: partitions from the store's first run, `materialize`, then the Dagster UI
+# (:3000) and the analytics page (:8765) until Ctrl-C (rvbbit_assets/local_stack.py).
+# `make run VERBOSE=1` shows every Dagster event and server line.
 run: $(STAMP)
-	mkdir -p $(DAGSTER_HOME)
-	cp deploy/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	@cp deploy/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/rvbbit-analytics init --with-source
 	$(BIN)/rvbbit-analytics demo --if-empty
-	$(BIN)/rvbbit-analytics materialize
-	$(BIN)/dagster dev -w workspace.yaml --port 3000
+	$(BIN)/python -m rvbbit_assets.local_stack $(if $(VERBOSE),--verbose)
 
 test: $(STAMP) browser
 	$(BIN)/ruff check .

@@ -184,7 +184,7 @@ def test_cli_proceeds_when_the_holder_lets_go_in_time(store, monkeypatch, capsys
         assert cli.main(["materialize", "--start", day(0).isoformat(),
                          "--end", day(0).isoformat()]) == 0
     assert time.monotonic() - started >= 1.5
-    assert "runs in cascade_analytics for those days: 1" in capsys.readouterr().out
+    assert f"Analysed 1 runs of {day(0)} (1 day) in " in capsys.readouterr().out
 
 
 def test_a_run_whose_store_stays_busy_fails_clearly_and_a_rerun_is_clean(store, monkeypatch):
