@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 RVBBIT_HOME := $(CURDIR)/.rvbbit
 export DAGSTER_HOME ?= $(RVBBIT_HOME)/dagster_home
 
-.PHONY: run test lint bench install browser clean
+.PHONY: run test lint bench install browser clean screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ test: $(STAMP) browser
 browser:
 	@[ -x /usr/bin/chromium ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq chromium fonts-noto-color-emoji)
+
+# The README's screenshots: the browser tests that save them, then a copy into docs/images/.
+screenshots: $(STAMP) browser
+	$(BIN)/pytest tests/test_page.py -q -k "badges_forecasts_and_recommendations or asset_graph_screenshot"
+	mkdir -p docs/images
+	cp test-artifacts/analytics-page.png test-artifacts/asset-graph.png docs/images/
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
