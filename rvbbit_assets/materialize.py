@@ -23,11 +23,10 @@ from rvbbit_assets.terminal.run_progress import RunProgress
 
 
 def dagster_instance() -> DagsterInstance:
-    """The instance of DAGSTER_HOME, or a temporary one when it is unset."""
+    """The instance of DAGSTER_HOME (created when missing), or a temporary one when it is unset."""
     home = os.environ.get("DAGSTER_HOME")
     if not home:
         return DagsterInstance.ephemeral()
-    # Dagster refuses a DAGSTER_HOME that does not exist yet (a clean clone's .rvbbit/).
     Path(home).mkdir(parents=True, exist_ok=True)
     return DagsterInstance.get()
 

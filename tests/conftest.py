@@ -17,6 +17,9 @@ import pytest
 STORE_ROOT = Path(tempfile.mkdtemp(prefix="rvbbit-test-"))
 os.environ["RVBBIT_CLICKHOUSE_URL"] = "chdb://" + str(STORE_ROOT / "chdb")
 os.environ.setdefault("RVBBIT_STORE_LOCK_TIMEOUT", "120")
+# `make test` exports the project's DAGSTER_HOME; tests make their own instances, and the CLI
+# they start must not write runs into the developer's instance.
+os.environ.pop("DAGSTER_HOME", None)
 
 from pinned_dates import migrate_test_databases  # noqa: E402
 from shared_demo import SHARED_DEMO, SharedDemo, SharedDemoLifetime  # noqa: E402

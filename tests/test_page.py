@@ -351,7 +351,7 @@ def test_page_shows_badges_forecasts_and_recommendations(chromium, demo, page_ur
         assert session_id in cells[1].text
         assert (cells[2].text, cells[3].text, cells[4].text) == (
             f"📈 {severity}", expected_change(cost), expected_change(duration))
-    assert f"Regressions latest {len(listed)} of {len(regressions):,}" in [
+    assert f"Regressions the design's · latest {len(listed)} of {len(regressions):,}" in [
         e.text for e in dom.elements if e.tag == "h2"]
 
     # Summary tiles after ours (test_tiles_lead_with_our_flags_and_label_the_designs): the

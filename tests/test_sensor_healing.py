@@ -18,7 +18,7 @@ from sensor_runs import NO_TELEMETRY, SENSOR_RUN_TAGS, launch, store_held, tick
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, utc_now
 from rvbbit_assets.definitions import defs
-from rvbbit_assets.materialize import materialize_days
+from rvbbit_assets.materialize import dagster_instance, materialize_days
 from rvbbit_assets.sensors.new_cascade_sessions import REASON_TAG
 from rvbbit_assets.sensors.run_outcomes import Analysed, retry_delay_seconds
 from rvbbit_assets.sensors.sensor_cursor import SensorCursor
@@ -259,6 +259,15 @@ def test_a_rerun_of_an_older_day_from_the_cli_updates_the_later_days(store, inst
     assert row(store, "baselines", "d1")["global_avg_cost"] == pytest.approx(0.5)
     assert row(store, "baselines", "d2")["global_avg_cost"] == pytest.approx(0.4)
     assert _skip(tick(store, instance, rerun.cursor)).startswith("no new finished runs")
+
+
+def test_the_cli_creates_its_dagster_home_when_missing(tmp_path, monkeypatch):
+    # A clean clone has no .rvbbit/dagster_home yet; the CLI's runs must not fail on that.
+    home = tmp_path / "fresh" / "dagster_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dagster_instance() as cli_instance:
+        assert not cli_instance.is_ephemeral
+    assert home.is_dir()
 
 
 def test_a_rerun_of_one_day_of_facts_from_the_ui_reruns_that_day_and_the_later_ones(
