@@ -21,6 +21,7 @@ from rvbbit_assets.checks.per_run_checks import (
     find_unanalysed_or_duplicated,
 )
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, DayRange
+from rvbbit_assets.run_logging import RunLogging, execute_assets
 
 # The stages the checks guard, without the models others own (a NaN would stop those first).
 STAGES = [session_facts, input_clusters, priced_runs, baselines, anomaly_scores, regression_flags,
@@ -235,8 +236,8 @@ def _checks_alone(store, instance, days):
 
 def test_a_range_run_records_every_days_check_result(analysed):
     instance = DagsterInstance.ephemeral()
-    result = materialize(
-        [*STAGES, *pipeline_checks], resources={"store": analysed}, instance=instance,
+    result = execute_assets(  # as `materialize` and `make run` run it
+        [*STAGES, *pipeline_checks], analysed, instance, RunLogging.console("WARNING"),
         tags={RANGE_START_TAG: DAYS.first.isoformat(), RANGE_END_TAG: DAYS.last.isoformat()},
     )
     assert result.success

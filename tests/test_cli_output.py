@@ -24,7 +24,6 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # anything but \t and \n
 def _cli_env(monkeypatch: pytest.MonkeyPatch, store: ClickHouseStore) -> None:
     monkeypatch.setenv("RVBBIT_SOURCE_DATABASE", store.source_database)
     monkeypatch.setenv("RVBBIT_ANALYTICS_DATABASE", store.analytics_database)
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # `make test` exports the UI's home
 
 
 class _Terminal(io.StringIO):

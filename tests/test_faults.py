@@ -49,7 +49,8 @@ def _worker(store_dir: Path, *args: str) -> None:
 
 
 def _materialize_command() -> list[str]:
-    return [sys.executable, "-m", "rvbbit_assets.cli", "materialize",
+    # --verbose: the step events on stderr say when to kill it.
+    return [sys.executable, "-m", "rvbbit_assets.cli", "materialize", "--verbose",
             "--start", DEMO_FIRST.isoformat(), "--end", DEMO_END.isoformat()]
 
 
