@@ -40,8 +40,10 @@ class Server:
     command: list[str]
     log_path: Path
     process: subprocess.Popen | None = None
+    to_terminal: bool = False
 
     def start(self, env: dict[str, str], verbose: bool) -> None:
+        self.to_terminal = verbose
         output = None if verbose else self.log_path.open("ab")
         self.process = subprocess.Popen(
             self.command, env=env, stdout=output, stderr=subprocess.STDOUT if output else None,
@@ -77,7 +79,7 @@ class Server:
         self.process.wait()
 
     def log_tail(self, lines: int = 30) -> str:
-        if not self.log_path.exists():
+        if self.to_terminal:
             return "(its output went to the terminal)"
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
