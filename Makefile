@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 RVBBIT_HOME := $(CURDIR)/.rvbbit
 export DAGSTER_HOME ?= $(RVBBIT_HOME)/dagster_home
 
-.PHONY: run test lint bench install browser clean
+.PHONY: run test lint bench install browser clean screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,13 +16,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# After the demo: partitions from the store's first run, `materialize`, then the Dagster UI
+# (:3000) and the analytics page (:8765) until Ctrl-C (rvbbit_assets/local_stack.py).
+# `make run VERBOSE=1` shows every Dagster event and server line.
 run: $(STAMP)
-	mkdir -p $(DAGSTER_HOME)
-	cp deploy/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	@cp deploy/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/rvbbit-analytics init --with-source
 	$(BIN)/rvbbit-analytics demo --if-empty
-	$(BIN)/rvbbit-analytics materialize
-	$(BIN)/dagster dev -w workspace.yaml --port 3000
+	$(BIN)/python -m rvbbit_assets.local_stack $(if $(VERBOSE),--verbose)
 
 test: $(STAMP) browser
 	$(BIN)/ruff check .
@@ -32,6 +34,12 @@ test: $(STAMP) browser
 browser:
 	@[ -x /usr/bin/chromium ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq chromium fonts-noto-color-emoji)
+
+# The README's screenshots: the browser tests that save them, then a copy into docs/images/.
+screenshots: $(STAMP) browser
+	$(BIN)/pytest tests/test_page.py -q -k "badges_forecasts_and_recommendations or asset_graph_screenshot"
+	mkdir -p docs/images
+	cp test-artifacts/analytics-page.png test-artifacts/asset-graph.png docs/images/
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

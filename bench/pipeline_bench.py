@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -107,7 +108,9 @@ def whole_cli() -> dict:
     timed = run_timed([str(cli), "materialize"], env)
     os.environ["DAGSTER_HOME"] = str(home)
     stages = stage_table(DagsterInstance.get(), timed.rss)
-    analysed = int(timed.stdout.split("runs in cascade_analytics for those days:")[1].split()[0])
+    # The summary's first line: "Analysed 40,000 runs of 2026-10-03..2026-11-01 (30 days) in …".
+    analysed = int(re.search(r"^Analysed ([\d,]+) runs of ", timed.stdout, re.M)[1]
+                   .replace(",", ""))
     return {"analysed_runs": analysed, "cli_seconds": round(timed.seconds, 1),
             "cli_cpu_seconds": round(timed.cpu_seconds, 1),
             "cli_peak_rss_gb": round(timed.peak_rss_gb, 2),

@@ -28,26 +28,34 @@ def _init(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from rvbbit_assets.demo import generate_demo
     from rvbbit_assets.schema import apply_migrations
+    from rvbbit_assets.terminal.progress_line import ProgressLine
 
     store = ClickHouseStore()
     with store.session("rvbbit-analytics demo") as session:
         apply_migrations(session, with_source=True)
         existing = session.scalar("SELECT count() FROM ${source}.cascade_sessions")
         if args.if_empty and existing:
-            print(f"{store.describe()}: the source already holds {existing} runs; no demo added")
+            print(f"{store.describe()}: the source already holds {existing:,} runs; "
+                  "no demo added")
             return 0
+        line = ProgressLine()
+        line.status(f"Writing demo runs: 0/{args.days} days")
         summary = generate_demo(
             session, days=args.days, sessions_per_day=args.sessions_per_day, seed=args.seed,
             world=args.world,
+            progress=lambda done, days: line.step(f"Writing demo runs: {done}/{days} days"),
         )
-    print(summary)
+        line.close()
+    print(summary.summary())
     return 0
 
 
 def _materialize(args: argparse.Namespace) -> int:
     from rvbbit_assets.materialize import materialize_days
+    from rvbbit_assets.terminal.progress_line import ProgressLine
 
-    outcome = materialize_days(args.start, args.end)
+    outcome = materialize_days(args.start, args.end, progress=ProgressLine(),
+                               verbose=args.verbose)
     print(outcome.summary())
     return 0 if outcome.success else 1
 
@@ -131,6 +139,10 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("materialize", help="analyse every finished run of those days")
     run.add_argument("--start", type=date.fromisoformat, help="first day, YYYY-MM-DD")
     run.add_argument("--end", type=date.fromisoformat, help="last day, YYYY-MM-DD")
+    run.add_argument(
+        "--verbose", action="store_true",
+        help="print every Dagster event (they are in the Dagster instance and UI either way)",
+    )
     run.set_defaults(handler=_materialize)
 
     show = commands.add_parser("session", help="print a run's analytics as the API's JSON")
@@ -159,6 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreError as exc:
         print(f"rvbbit-analytics: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nrvbbit-analytics: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -3,64 +3,23 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import time
 from datetime import date
 from pathlib import Path
 
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance, ExecuteInProcessResult
 
 from rvbbit_assets.assets.pipeline import per_run_assets, refreshed_after_runs, store_asset_keys
 from rvbbit_assets.checks import pipeline_checks
 from rvbbit_assets.config import Settings
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, DayRange, utc_now
+from rvbbit_assets.materialize_summary import MaterializeOutcome, StoreFigures, day_count
 from rvbbit_assets.run_exclusion import ensure_store_pool, wait_for_store_runs
-from rvbbit_assets.source_schema import check_source_schema
+from rvbbit_assets.run_logging import RunLogging, execute_assets
+from rvbbit_assets.source_span import source_day_span
 from rvbbit_assets.store import ClickHouseStore
-
-
-@dataclass(frozen=True)
-class MaterializeOutcome:
-    days: DayRange | None
-    success: bool
-    run_id: str | None
-    runs_before_partitions_start: int
-    analysed_runs: int
-    cost_outliers: int
-    regressions: int
-
-    def summary(self) -> str:
-        if self.days is None:
-            return "No runs to analyse in the source tables."
-        lines = [
-            f"Analysed days {self.days} in Dagster run {self.run_id}: "
-            f"{'succeeded' if self.success else 'FAILED'}",
-            f"  runs in cascade_analytics for those days: {self.analysed_runs}",
-            f"  cost outliers: {self.cost_outliers}   regressions: {self.regressions}",
-        ]
-        if self.runs_before_partitions_start:
-            lines.append(
-                f"  left out: {self.runs_before_partitions_start} runs started before "
-                "RVBBIT_PARTITIONS_START"
-            )
-        return "\n".join(lines)
-
-
-def source_day_span(store: ClickHouseStore) -> tuple[DayRange | None, int]:
-    """The days that have runs (from the partitions start to today) and the runs before it."""
-    settings = store.settings()
-    with store.session("materialize: find days") as session:
-        # A drifted source table fails here, naming its columns, not deep inside the run.
-        check_source_schema(session)
-        (first, last, before), = session.rows(
-            "SELECT minIf(created_at, created_at >= {start:DateTime}),"
-            " maxIf(created_at, created_at >= {start:DateTime}),"
-            " countIf(created_at < {start:DateTime}) FROM ${source}.cascade_sessions",
-            {"start": DayRange(settings.partitions_start, settings.partitions_start).start},
-        )
-    if before == 0 and (first is None or first.year < 2000):
-        return None, 0
-    span = DayRange(first.date(), min(last.date(), utc_now().date()))
-    return (span if span.first <= span.last else None), before
+from rvbbit_assets.terminal.progress_line import ProgressLine
+from rvbbit_assets.terminal.run_progress import RunProgress
 
 
 def dagster_instance() -> DagsterInstance:
@@ -78,43 +37,60 @@ def materialize_days(
     store: ClickHouseStore | None = None,
     instance: DagsterInstance | None = None,
     refresh_downstream: bool = True,
+    progress: ProgressLine | None = None,
+    verbose: bool = False,
 ) -> MaterializeOutcome:
+    """Analyse the days; `progress` shows how it goes, `verbose` prints every Dagster event
+    (both go to the instance either way; with neither, the terminal gets warnings only)."""
+    started = time.monotonic()
     store = store or ClickHouseStore()
     settings: Settings = store.settings()
     instance = instance or dagster_instance()
     # One run writes the store at a time: wait for a sensor's (or the UI's) run to finish.
     ensure_store_pool(instance)
     wait_for_store_runs(instance, store_asset_keys, settings.lock_timeout_seconds)
-    found, before = source_day_span(store)
-    first = max(start or (found.first if found else settings.partitions_start),
+    found = source_day_span(store)
+    first = max(start or (found.days.first if found.days else settings.partitions_start),
                 settings.partitions_start)
-    last = end or (found.last if found else utc_now().date())
-    if found is None and start is None:
-        return MaterializeOutcome(None, True, None, before, 0, 0, 0)
+    last = end or (found.days.last if found.days else utc_now().date())
+    context = dict(partitions_start=settings.partitions_start,
+                   first_run_day=found.first_run_day,
+                   runs_before_partitions_start=found.runs_before_partitions_start,
+                   kept_in_instance=not instance.is_ephemeral)
+    if found.days is None and start is None:
+        return MaterializeOutcome(days=None, success=True, run_ids=(), **context)
     days = DayRange(first, last)
+    stages = [a.key.to_user_string() for a in per_run_assets]
+    if refresh_downstream:
+        stages += [a.key.to_user_string() for a in refreshed_after_runs]
+    checks = sum(len(c.check_keys) for c in pipeline_checks)
+    watch = (RunProgress(progress, f"Analysing {days}", stages, checks)
+             if progress is not None and not verbose else None)
+    logging = RunLogging.choose(watch, verbose)
+    if progress is not None:
+        progress.note(f"Analysing {days} ({day_count(days)}): {len(stages)} stages and "
+                      f"{checks} data-quality checks.")
+    results: list[ExecuteInProcessResult] = []
     # The steps run in this process, one after another: holding the store for the whole
     # run lets them share one open engine (opening chDB costs more as the store grows).
     with store.session(f"rvbbit-analytics materialize {days}") as session:
-        result = materialize(
+        results.append(execute_assets(
             [*per_run_assets, *pipeline_checks],  # blocking checks stop a bad day early
-            resources={"store": store},
-            instance=instance,
+            store, instance, logging,
             tags={RANGE_START_TAG: days.first.isoformat(), RANGE_END_TAG: days.last.isoformat()},
-            raise_on_error=False,
-        )
-        if result.success and refresh_downstream and refreshed_after_runs:
-            result = materialize(
-                refreshed_after_runs,
-                resources={"store": store},
-                instance=instance,
-                raise_on_error=False,
-            )
-        (analysed, outliers, regressions), = session.rows(
-            "SELECT count(), countIf(is_cost_outlier), countIf(is_regression)"
-            " FROM ${analytics}.cascade_analytics"
-            " WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}",
-            days.params(),
-        )
+        ))
+        if results[-1].success and refresh_downstream and refreshed_after_runs:
+            results.append(execute_assets(refreshed_after_runs, store, instance, logging))
+        figures = StoreFigures.read(session, days)
+    if progress is not None:
+        progress.close()
     return MaterializeOutcome(
-        days, result.success, result.run_id, before, analysed, outliers, regressions
+        days=days,
+        success=results[-1].success,
+        run_ids=tuple(r.run_id for r in results),
+        figures=figures,
+        failed_steps=tuple(watch.failed_steps) if watch else (),
+        failed_checks=tuple(sorted(watch.failed_checks)) if watch else (),
+        seconds=time.monotonic() - started,
+        **context,
     )

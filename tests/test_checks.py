@@ -21,6 +21,7 @@ from rvbbit_assets.checks.per_run_checks import (
     find_unanalysed_or_duplicated,
 )
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, DayRange
+from rvbbit_assets.run_logging import RunLogging, execute_assets
 
 # The stages the checks guard, without the models others own (a NaN would stop those first).
 STAGES = [session_facts, input_clusters, priced_runs, baselines, anomaly_scores, regression_flags,
@@ -98,10 +99,11 @@ def tampered(analysed):
     """Run a statement against the analytics tables, then rebuild what it broke."""
     statements = []
 
-    def tamper(sql):
+    def tamper(sql, params=None):
         statements.append(sql)
         with analysed.session("test tamper") as session:
-            session.command(sql + " SETTINGS mutations_sync = 2" if "UPDATE" in sql else sql)
+            session.command(sql + " SETTINGS mutations_sync = 2" if "UPDATE" in sql else sql,
+                            params)
 
     yield tamper
     if statements:
@@ -212,3 +214,80 @@ def test_a_failing_check_blocks_downstream_assets(analysed):
     with analysed.session("test read") as session:
         assert session.scalar("SELECT count() FROM ${analytics}.cascade_analytics"
                               " WHERE session_id = 'n3'") == 0
+
+
+# --- what the instance records for a run over several days ------------------------------------
+
+
+def _day_statuses(instance, check_key):
+    """The latest execution of the check per partition, as the instance stores it (what the
+    UI's per-partition check status is built from): {partition: (status, is_current)}."""
+    return {info.partition_key: (info.latest_execution_status.value, info.is_current)
+            for info in instance.event_log_storage.get_asset_check_partition_info([check_key])}
+
+
+def _checks_alone(store, instance, days):
+    return materialize(
+        [*STAGES, *pipeline_checks], selection=AssetSelection.checks(*pipeline_checks),
+        resources={"store": store}, instance=instance, raise_on_error=False,
+        tags={RANGE_START_TAG: days.first.isoformat(), RANGE_END_TAG: days.last.isoformat()},
+    )
+
+
+def test_a_range_run_records_every_days_check_result(analysed):
+    instance = DagsterInstance.ephemeral()
+    result = execute_assets(  # as `materialize` and `make run` run it
+        [*STAGES, *pipeline_checks], analysed, instance, RunLogging.console("WARNING"),
+        tags={RANGE_START_TAG: DAYS.first.isoformat(), RANGE_END_TAG: DAYS.last.isoformat()},
+    )
+    assert result.success
+    days = [d.isoformat() for d in DAYS.days]
+    check_keys = [key for check in pipeline_checks for key in check.check_keys]
+    assert len(check_keys) == 6
+    for key in check_keys:
+        # Each day passed, against the materialization this run made of it (not "planned",
+        # which the UI shows as skipped once the run is over).
+        assert _day_statuses(instance, key) == {day: ("SUCCEEDED", True) for day in days}, key
+    evaluations = [e for e in result.get_asset_check_evaluations()
+                   if e.check_name == "every_finished_run_analysed_once"]
+    assert sorted(e.partition for e in evaluations) == days
+    assert {e.metadata["finished_runs"].value for e in evaluations} == {19}  # the range's
+    assert {e.metadata["days"].value for e in evaluations} == {str(DAYS)}
+    assert all(e.blocking and e.target_materialization_data.run_id == result.run_id
+               for e in evaluations)
+
+
+def test_a_failing_range_check_fails_only_the_days_with_the_fault(analysed, tampered):
+    tampered("ALTER TABLE ${analytics}.anomaly_scores UPDATE cost_z_score = nan"
+             " WHERE session_id = 'b1'")  # a run of day 1
+    instance = DagsterInstance.ephemeral()
+    result = _checks_alone(analysed, instance, DAYS)
+    assert not result.success  # a blocking check failed
+    key = next(k for check in pipeline_checks for k in check.check_keys
+               if k.name == "no_nan_or_infinite_scores")
+    assert _day_statuses(instance, key) == {
+        day(0).isoformat(): ("SUCCEEDED", True), day(1).isoformat(): ("FAILED", True)}
+    failed, = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert (failed.check_name, failed.partition) == ("no_nan_or_infinite_scores",
+                                                     day(1).isoformat())
+    assert failed.metadata["days"].value == str(day(1))
+    assert failed.metadata["sample: rows_with_a_NaN_or_infinite_cost_z_score"].value == ["b1"]
+
+
+def test_a_run_analysed_on_another_day_of_the_range_fails_both_days(analysed, tampered):
+    # a3 ran on day 0; its cascade_analytics row is moved to day 1, inside the checked range.
+    tampered("INSERT INTO ${analytics}.cascade_analytics SELECT * REPLACE"
+             " (created_at + INTERVAL 1 DAY AS created_at)"
+             " FROM ${analytics}.cascade_analytics WHERE session_id = 'a3'")
+    tampered("DELETE FROM ${analytics}.cascade_analytics WHERE session_id = 'a3'"
+             " AND created_at < {day1:DateTime}", {"day1": at(1, 0)})
+    assert _find(analysed, find_unanalysed_or_duplicated).failures == [
+        ("finished runs missing from cascade_analytics", 1, ["a3"]),
+        ("cascade_analytics rows without a finished run", 1, ["a3"]),
+    ]
+    instance = DagsterInstance.ephemeral()
+    assert not _checks_alone(analysed, instance, DAYS).success
+    key = next(k for check in pipeline_checks for k in check.check_keys
+               if k.name == "every_finished_run_analysed_once")
+    assert _day_statuses(instance, key) == {
+        day(0).isoformat(): ("FAILED", True), day(1).isoformat(): ("FAILED", True)}

@@ -9,6 +9,7 @@ analysed on this process's embedded store too, and both must analyse the same ru
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from dagster import DagsterInstance
@@ -77,7 +78,6 @@ def test_the_pipeline_runs_on_the_server_as_on_chdb(server_store, store):
 
     embedded, embedded_sessions = _run_pipeline(store)
     assert server_sessions == embedded_sessions
-    assert (on_server.cost_outliers, on_server.regressions) == (
-        embedded.cost_outliers,
-        embedded.regressions,
-    )
+    # The flags agree exactly; the cost sum may differ in its last bits (summation order).
+    assert replace(on_server.figures, total_cost=0.0) == replace(embedded.figures, total_cost=0.0)
+    assert on_server.figures.total_cost == pytest.approx(embedded.figures.total_cost)

@@ -9,16 +9,17 @@ run (and tested) outside Dagster too.
 """
 
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
-from typing import Any
 
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckExecutionContext,
+    AssetCheckKey,
     AssetCheckResult,
     AssetChecksDefinition,
     AssetsDefinition,
+    Output,
     PreviewWarning,
     asset_check,
 )
@@ -27,6 +28,8 @@ from rvbbit_assets.assets.anomaly_scores import anomaly_scores
 from rvbbit_assets.assets.baselines import baselines
 from rvbbit_assets.assets.cascade_analytics import cascade_analytics
 from rvbbit_assets.assets.store_asset import STORE_POOL, retry_when_store_busy
+from rvbbit_assets.checks.day_verdicts import Verdicts, day_evaluations, day_verdicts
+from rvbbit_assets.checks.finding import Finding
 from rvbbit_assets.config import Settings
 from rvbbit_assets.day_partitions import (
     RANGE_END_TAG,
@@ -41,43 +44,6 @@ from rvbbit_assets.store import ClickHouseStore, StoreSession
 BASELINE_SAMPLE_SIZE = 50
 # cascade_analytics keeps scores as Float32: allow for the rounding around a threshold.
 FLOAT32_TOLERANCE = 1e-4
-
-
-@dataclass
-class Finding:
-    """The outcome of one check: failures are (what, count, sample session ids)."""
-
-    checked: str
-    failures: list[tuple[str, int, list[str]]] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def fail(self, what: str, count: int, sample: Sequence[str] = ()) -> None:
-        if count:
-            self.failures.append((what, int(count), list(sample)))
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
-
-    @property
-    def description(self) -> str:
-        if self.passed:
-            return f"passed: {self.checked}"
-        return "FAILED: " + "; ".join(
-            f"{count} {what}" + (f" (e.g. {', '.join(map(repr, sample[:3]))})" if sample else "")
-            for what, count, sample in self.failures
-        )
-
-    def result(self, days: DayRange) -> AssetCheckResult:
-        metadata: dict[str, Any] = {"days": str(days), **self.metadata}
-        for what, count, sample in self.failures:
-            key = what.replace(" ", "_").replace("|", "").replace(">", "gt")
-            metadata[f"failed: {key}"] = count
-            if sample:
-                metadata[f"sample: {key}"] = sample
-        return AssetCheckResult(
-            passed=self.passed, description=self.description, metadata=metadata
-        )
 
 
 # --- the checks' logic -------------------------------------------------------------------------
@@ -237,19 +203,36 @@ def check_days(context: AssetCheckExecutionContext) -> DayRange:
 
 
 Finder = Callable[[StoreSession, DayRange], Finding]
+CheckEvent = AssetCheckResult | AssetCheckEvaluation | Output
 
 
 def _per_run_check(asset: AssetsDefinition, name: str, finder: Finder, description: str
                    ) -> AssetChecksDefinition:
-    def run_check(context: AssetCheckExecutionContext, store: ClickHouseStore
-                  ) -> AssetCheckResult:
+    key = AssetCheckKey(asset.key, name)
+
+    def evaluate(context: AssetCheckExecutionContext, store: ClickHouseStore
+                 ) -> list[CheckEvent]:
         days = check_days(context)
-        with store.session(f"check {asset.key.to_user_string()}.{name} {days}") as session:
-            finding = finder(session, days)
-        (context.log.info if finding.passed else context.log.error)(
-            f"{asset.key.to_user_string()}.{name} {days}: {finding.description}"
-        )
-        return finding.result(days)
+        # A run over several days: a verdict per day (day_verdicts.py); else one result,
+        # which Dagster records for the run's one partition (or for none).
+        per_day = context.has_partition_key_range and not context.has_partition_key
+        with store.session(f"check {key.to_user_string()} {days}") as session:
+            verdicts: Verdicts = (day_verdicts(session, days, finder) if per_day
+                                  else [(days, finder(session, days))])
+        for checked, finding in verdicts:
+            (context.log.info if finding.passed else context.log.error)(
+                f"{key.to_user_string()} {checked}: {finding.description}"
+            )
+        if not per_day:
+            return [verdicts[0][1].result(days)]
+        return [*day_evaluations(context.instance, key, context.partition_keys, verdicts),
+                Output(None)]
+
+    evaluate_when_store_free = retry_when_store_busy(evaluate)
+
+    def run_check(context: AssetCheckExecutionContext, store: ClickHouseStore
+                  ) -> Iterator[CheckEvent]:
+        yield from evaluate_when_store_free(context, store)
 
     run_check.__name__ = name
     with warnings.catch_warnings():
@@ -263,7 +246,7 @@ def _per_run_check(asset: AssetsDefinition, name: str, finder: Finder, descripti
             blocking=True,
             partitions_def=daily_partitions,
             pool=STORE_POOL,
-        )(retry_when_store_busy(run_check))
+        )(run_check)
 
 
 pipeline_checks: list[AssetChecksDefinition] = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -49,6 +50,21 @@ class DemoSummary:
     last_day: date
     ground_truth_path: Path
 
+    def summary(self) -> str:
+        return "\n".join([
+            f"Wrote {self.runs:,} demo runs over {self.days} days, "
+            f"{self.first_day}..{self.last_day} (world {self.world!r}): "
+            f"{self.log_rows:,} log rows, {self.lineage_rows:,} prompt lineage rows.",
+            f"  Planted ground truth: {self.ground_truth_path}",
+            f"  The runs start {self.first_day}: export RVBBIT_PARTITIONS_START="
+            f"{self.first_day} so that Dagster's daily partitions start with them "
+            "(make run does).",
+        ])
+
+
+# Called after each chunk of runs is written: (days written, days in all).
+DemoProgress = Callable[[int, int], None]
+
 
 def generate_demo(
     session: StoreSession,
@@ -60,6 +76,7 @@ def generate_demo(
     *,
     now: datetime | None = None,
     world: str = DEFAULT_WORLD,
+    progress: DemoProgress | None = None,
 ) -> DemoSummary:
     """Write `days` days of synthetic runs ending on `end_date` (default: today, UTC).
 
@@ -70,7 +87,8 @@ def generate_demo(
     tables must exist (`apply_migrations(session, with_source=True)`); rows are appended.
     The planted ground truth is written as JSON to `ground_truth_path` (default: next to
     the embedded store, see `default_ground_truth_path`). `world` sets the shape of the
-    costs (worlds.py); the default looks like production.
+    costs (worlds.py); the default looks like production. `progress` hears of each chunk
+    of runs written.
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     if world not in WORLDS:
@@ -86,6 +104,8 @@ def generate_demo(
         chunk = generate_chunk(rng, plan, pieces, pools, callers, is_first=number == 0)
         _insert(session, chunk)
         truth.add(chunk)
+        if progress is not None:
+            progress(pieces[-1].day + 1, plan.days)
     _fill_late_costs(session, plan, truth.fill_before_us)
     path = ground_truth_path or default_ground_truth_path()
     truth.write(path)
