@@ -28,7 +28,7 @@ run: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 # Headless Chromium for the page tests, from Debian (the emoji font draws the badges).
 browser:
