@@ -31,7 +31,7 @@ from rvbbit_assets.assets.cascade_analytics import cascade_analytics
 from rvbbit_assets.assets.groups import INSIGHTS_GROUP
 from rvbbit_assets.assets.per_run import day_range, per_run_asset
 from rvbbit_assets.assets.session_facts import session_facts
-from rvbbit_assets.config import env_float
+from rvbbit_assets.config import Settings
 from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days, utc_now
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
@@ -52,14 +52,14 @@ DELIVERY_COLUMNS = (
 )
 
 
-def alert_rule_params() -> dict[str, Any]:
-    """The bound parameters of alert_rules.sql, from the environment."""
-    return {"min_impact_usd": env_float("RVBBIT_ALERT_MIN_IMPACT_USD", 0.0, 0.0, 1e9)}
+def alert_rule_params(settings: Settings) -> dict[str, Any]:
+    """The bound parameters of alert_rules.sql."""
+    return {"min_impact_usd": settings.alert_min_impact_usd}
 
 
 def alert_rules_sql(analysed_sql: str) -> str:
     """The alerts (alert_rules.sql) raised by the cascade_analytics rows of `analysed_sql`;
-    bind `alert_rule_params()`."""
+    bind `alert_rule_params(settings)`."""
     return f"WITH analysed AS ({analysed_sql})\n{load_sql(__file__, 'alert_rules')}"
 
 
@@ -77,7 +77,8 @@ def _day_alerts_sql() -> str:
 
 def build_alerts(session: StoreSession, days: DayRange) -> dict[str, Any]:
     rows = replace_days(
-        session, "alerts", _day_alerts_sql(), days.params() | alert_rule_params(), days
+        session, "alerts", _day_alerts_sql(),
+        days.params() | alert_rule_params(session.settings), days,
     )
     counts = dict(
         session.rows(
@@ -246,7 +247,7 @@ def deliver_alerts(
     log: Any = None,
 ) -> Counter:
     """Plan, send and record the deliveries of the alerts of `days`; return the counts."""
-    settings = settings or DeliverySettings.from_env()
+    settings = settings or DeliverySettings.of(store.settings())
     versions = _Versions()
     with store.session(f"{purpose}: plan deliveries") as session:
         plan = plan_deliveries(session, days, settings, versions)
@@ -271,7 +272,7 @@ def deliver_alerts(
 def alerts(context: AssetExecutionContext, store: ClickHouseStore) -> MaterializeResult:
     days = day_range(context)
     stage = f"alerts {days} (run {context.run.run_id[:8]})"
-    settings = DeliverySettings.from_env()
+    settings = DeliverySettings.of(store.settings())
     with store.session(stage) as session:
         summary = build_alerts(session, days)
     outcome = deliver_alerts(store, days, stage, settings, context.log)
