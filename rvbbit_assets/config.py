@@ -20,6 +20,8 @@ from typing import Any
 
 # Database names are the only identifiers that reach SQL text; values are always bound.
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+MIN_TOKEN_LENGTH = 16
+_TOKEN = re.compile(r"[!-~]+")  # visible ASCII: what an Authorization header carries whole
 
 
 class ConfigError(ValueError):
@@ -42,7 +44,7 @@ class Variable:
 
     name: str
     field: str  # the Settings attribute it fills
-    kind: str  # "number", "whole number", "identifier", "date", "text"
+    kind: str  # "number", "whole number", "identifier", "date", "text", "token"
     default: Any
     minimum: float | None = None
     maximum: float | None = None
@@ -63,10 +65,14 @@ class Variable:
             return "a date YYYY-MM-DD"
         if self.minimum is None or self.maximum is None:
             return "text"
-        return f"a {self.kind} from {self.minimum:g} to {self.maximum:g}"
+        return f"a {self.kind} from {_shown(self.minimum)} to {_shown(self.maximum)}"
 
     def error(self, text: str) -> ConfigError:
         return ConfigError(f"{self.name} must be {self.accepted()}, got {text!r}")
+
+
+def _shown(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
 
 
 def _number(variable: Variable, text: str) -> float:
@@ -95,6 +101,16 @@ def _identifier(variable: Variable, text: str) -> str:
     return text
 
 
+def _token(variable: Variable, text: str) -> str:
+    if len(text) < MIN_TOKEN_LENGTH or not _TOKEN.fullmatch(text):
+        # A secret: the message never shows the value.
+        raise ConfigError(
+            f"{variable.name} must be at least {MIN_TOKEN_LENGTH} visible ASCII characters"
+            " without spaces, e.g. from `openssl rand -hex 32`"
+        )
+    return text
+
+
 def _date(variable: Variable, text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -108,6 +124,7 @@ _PARSERS: dict[str, Callable[[Variable, str], Any]] = {
     "identifier": _identifier,
     "date": _date,
     "text": lambda _variable, text: text,
+    "token": _token,
 }
 
 
@@ -149,10 +166,14 @@ VARIABLES: tuple[Variable, ...] = (
     _variable("RVBBIT_SENSOR_STORE_WAIT_SECONDS", "number", 5.0, 0, 300),
     _variable("RVBBIT_SENSOR_RETRY_SECONDS", "number", 30.0, 0, 3600),
     _variable("RVBBIT_SENSOR_RECONCILE_SECONDS", "number", 300.0, 0, 86400),
-    # The API and the page (the token's own rules: rvbbit_assets/api/access.py).
+    # The API and the page (what the token guards: rvbbit_assets/api/access.py).
     _variable("RVBBIT_API_STORE_WAIT_SECONDS", "number", 5.0, 0, 300),
+    _variable("RVBBIT_API_TOKEN", "token", None),
 )
 BY_NAME = {variable.name: variable for variable in VARIABLES}
+
+
+SECRETS = ("store_url", "alert_webhook_url", "api_token")  # never in a repr or a log
 
 
 @dataclass(frozen=True)
@@ -189,14 +210,15 @@ class Settings:
     sensor_retry_seconds: float
     sensor_reconcile_seconds: float
     api_store_wait_seconds: float
+    api_token: str | None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         return cls(**{variable.field: variable.read(environ) for variable in VARIABLES})
 
-    def __repr__(self) -> str:  # the URLs may carry secrets
+    def __repr__(self) -> str:
         shown = {f.name: getattr(self, f.name) for f in fields(self)
-                 if f.name not in ("store_url", "alert_webhook_url")}
+                 if f.name not in SECRETS}
         return f"Settings({shown})"
 
 

@@ -217,6 +217,12 @@ class StoreSession:
         )
 
 
+def _resolved(value: str | None) -> str | None:
+    """A field's value; an `EnvVar` Dagster has not resolved (the resource used outside a
+    run, e.g. straight from `defs`) is read here."""
+    return value.get_value() if isinstance(value, EnvVar) else value
+
+
 # The resource's fields and the variables that configure them in the code location.
 STORE_FIELD_VARIABLES = {
     "url": "RVBBIT_CLICKHOUSE_URL",
@@ -254,12 +260,13 @@ class ClickHouseStore(ConfigurableResource):
         env = Settings.from_env()
         return replace(
             env,
-            store_url=self.url or env.store_url,
+            store_url=_resolved(self.url) or env.store_url,
             source_database=checked_identifier(
-                self.source_database or env.source_database, "source database"
+                _resolved(self.source_database) or env.source_database, "source database"
             ),
             analytics_database=checked_identifier(
-                self.analytics_database or env.analytics_database, "analytics database"
+                _resolved(self.analytics_database) or env.analytics_database,
+                "analytics database",
             ),
             lock_timeout_seconds=(
                 self.lock_timeout_seconds

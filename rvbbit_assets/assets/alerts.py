@@ -259,6 +259,7 @@ def deliver_alerts(
 
 
 @per_run_asset(
+    also_writes=("alert_deliveries",),
     deps=[cascade_analytics, session_facts],  # session_facts: each run's finish time
     group_name=INSIGHTS_GROUP,
     description=(
