@@ -86,3 +86,13 @@ def test_every_table_the_pipeline_writes_is_declared_by_an_asset():
     assert _owned_tables() - BOOKKEEPING_TABLES == set(declared)
     assert {"forecast_weekly", "forecast_backtest", "alert_deliveries", "cost_models",
             "input_complexity"} <= set(declared)
+
+
+def test_the_cli_says_which_setting_is_bad_without_a_traceback(monkeypatch, capsys):
+    from rvbbit_assets.cli import main
+
+    monkeypatch.setenv("RVBBIT_STORE_LOCK_TIMEOUT", "-5")
+    assert main(["session", "s1"]) == 2
+    assert capsys.readouterr().err == (
+        "rvbbit-analytics: RVBBIT_STORE_LOCK_TIMEOUT must be a number from 0 to 86400,"
+        " got '-5'\n")
