@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from rvbbit_assets.assets.input_complexity import compute_input_complexity
+from rvbbit_assets.analysis.input_complexity import compute_input_complexity
 from rvbbit_assets.store import StoreSession
 
 SESSION_QUERY = """

@@ -86,8 +86,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from rvbbit_assets.api.reads.cost_estimate import estimate_cost
     from rvbbit_assets.api.views import BadRequest, checked_text
-    from rvbbit_assets.cost_estimate import estimate_cost
 
     try:  # undecodable argument bytes arrive as lone surrogates
         checked_text(args.cascade_id, "cascade id")

@@ -19,10 +19,11 @@ from datetime import UTC, datetime
 
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunRecord, RunsFilter
 
-from rvbbit_assets.assets.store_asset import STORE_POOL
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG
 from rvbbit_assets.store import StoreBusyError
 
+# The concurrency pool of every step that uses the store (assets/store_asset.py).
+STORE_POOL = "rvbbit_store"
 SENSOR_NAME_TAG = "dagster/sensor_name"
 NOT_FINISHED = [
     DagsterRunStatus.QUEUED,

@@ -14,9 +14,10 @@ from serving import serving
 from starlette.routing import Route
 
 from rvbbit_assets import cli
+from rvbbit_assets.analysis.alert_rules import ALERT_TYPES
 from rvbbit_assets.api import app as api_app
 from rvbbit_assets.api import create_app
-from rvbbit_assets.assets.alerts import ALERT_TYPES, alerts
+from rvbbit_assets.assets.alerts import alerts
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG
 
 ODD_SESSION = "it's \"quoted\" \\ ☃ / ünïcode"

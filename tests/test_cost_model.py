@@ -14,17 +14,17 @@ from analyse import table
 from dagster import DagsterInstance, materialize
 from serving import serving
 
-from rvbbit_assets.api import create_app
-from rvbbit_assets.assets import cost_prediction_model as cost_model_asset
-from rvbbit_assets.assets.cost_prediction_model import cost_prediction_model, week_start
-from rvbbit_assets.cli import main
-from rvbbit_assets.cost_estimate import estimate_cost
-from rvbbit_assets.cost_model import (
+from rvbbit_assets.analysis.cost_model import (
     COST_FLOOR,
     HOLDOUT_SHARE,
     MIN_TRAINING_RUNS,
     CostModelVersion,
 )
+from rvbbit_assets.api import create_app
+from rvbbit_assets.api.reads.cost_estimate import estimate_cost
+from rvbbit_assets.assets import cost_prediction_model as cost_model_asset
+from rvbbit_assets.assets.cost_prediction_model import cost_prediction_model, week_start
+from rvbbit_assets.cli import main
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, load_sql, utc_now
 from rvbbit_assets.store import ClickHouseStore
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rvbbit_assets import cost_model, cost_training
-from rvbbit_assets.cost_model import (
+from rvbbit_assets.analysis import cost_model, cost_training
+from rvbbit_assets.analysis.cost_model import (
     MAX_TRAINING_RUNS,
     TRAINING_WEEKS,
     train_version,

@@ -16,18 +16,16 @@ from dagster import DagsterInstance
 from pinned_dates import DEMO_END, PINNED_NOW
 from scipy import stats
 
-from rvbbit_assets.assets.forecasts import (
+from rvbbit_assets.analysis.forecasting import (
     COVERAGE,
     FORECAST_COLUMNS,
     HORIZON_DAYS,
     TOTAL,
-    forecast_rows,
     forecast_series,
-    forecasts,
-    last_complete_day,
     projection_sentence,
-    weekly_projection,
 )
+from rvbbit_assets.api.reads.forecasts import forecast_rows, weekly_projection
+from rvbbit_assets.assets.forecasts import forecasts, last_complete_day
 from rvbbit_assets.assets.pipeline import per_run_assets
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, utc_now
 from rvbbit_assets.demo import generate_demo

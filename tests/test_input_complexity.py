@@ -18,8 +18,8 @@ from typing import Any, Dict  # noqa: UP035 - the oracle is kept verbatim
 import numpy as np
 import pytest
 
-from rvbbit_assets.assets import input_complexity as ic
-from rvbbit_assets.assets.input_complexity import (
+from rvbbit_assets.analysis import input_complexity as ic
+from rvbbit_assets.analysis.input_complexity import (
     CATEGORY_ORDER,
     DESIGN_MAX_DEPTH,
     InputComplexity,

@@ -17,8 +17,10 @@ from dagster import AssetsDefinition, DagsterInstance, materialize
 from pinned_dates import DEMO_END, PINNED_NOW, migrate_test_databases
 from runs import Row, Run, lineage_row, llm, write_lineage, write_runs
 
-from rvbbit_assets.assets.cell_analytics import cell_analytics, cell_breakdown
-from rvbbit_assets.assets.pareto_frontier import MIN_TAKES_PER_MODEL, pareto_frontier
+from rvbbit_assets.analysis.pareto import MIN_TAKES_PER_MODEL
+from rvbbit_assets.api.reads.cells import cell_breakdown
+from rvbbit_assets.assets.cell_analytics import cell_analytics
+from rvbbit_assets.assets.pareto_frontier import pareto_frontier
 from rvbbit_assets.assets.prompt_patterns import MIN_LIFT, prompt_patterns
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.demo import generate_demo

@@ -20,13 +20,13 @@ from hypothesis import strategies as st
 from runs import Row, Run, write_runs
 from test_input_complexity import actual, expected, recursion_limit
 
-from rvbbit_assets.assets.input_clusters import score_new_inputs
-from rvbbit_assets.assets.input_complexity import (
+from rvbbit_assets.analysis.input_complexity import (
     CATEGORY_ORDER,
     DESIGN_MAX_DEPTH,
     compute_input_complexity,
     score_inputs,
 )
+from rvbbit_assets.assets.input_clusters import score_new_inputs
 from rvbbit_assets.assets.session_facts import build_session_facts
 from rvbbit_assets.day_partitions import DayRange
 

@@ -21,10 +21,10 @@ from sensor_runs import NO_TELEMETRY, store_held, tick
 
 from rvbbit_assets import cli
 from rvbbit_assets.assets.pipeline import per_run_assets
-from rvbbit_assets.assets.store_asset import STORE_POOL
 from rvbbit_assets.checks import pipeline_checks
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG
 from rvbbit_assets.definitions import defs
+from rvbbit_assets.run_exclusion import STORE_POOL
 from rvbbit_assets.store import ClickHouseStore
 
 DAY = day(18)

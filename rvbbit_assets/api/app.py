@@ -29,6 +29,7 @@ from rvbbit_assets.api import path_ids  # noqa: F401  (registers the any_id path
 from rvbbit_assets.api.access import BearerToken, api_token_from_env, check_exposure
 from rvbbit_assets.api.failures import INTERNAL_ERROR, ApiError, failure_for
 from rvbbit_assets.api.page import page_routes
+from rvbbit_assets.api.reads.cost_estimate import estimate_cost
 from rvbbit_assets.api.responses import error_response, json_response
 from rvbbit_assets.api.store_reads import read_session
 from rvbbit_assets.api.views import (
@@ -40,7 +41,6 @@ from rvbbit_assets.api.views import (
     recent_alerts,
     session_analytics,
 )
-from rvbbit_assets.cost_estimate import estimate_cost
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
 DEFAULT_HOST = "127.0.0.1"

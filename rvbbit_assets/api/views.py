@@ -15,16 +15,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from rvbbit_assets.assets.alerts import (
+from rvbbit_assets.analysis.alert_rules import (
     ALERT_TYPES,
     SEVERITIES,
     alert_rule_params,
     alert_rules_sql,
 )
-from rvbbit_assets.assets.cell_analytics import cell_breakdown
-from rvbbit_assets.assets.forecasts import forecast_rows, projection_sentence, weekly_projection
-from rvbbit_assets.assets.pareto_frontier import frontier_rows
-from rvbbit_assets.assets.prompt_patterns import species_patterns
+from rvbbit_assets.analysis.forecasting import projection_sentence
+from rvbbit_assets.api.reads.cells import cell_breakdown
+from rvbbit_assets.api.reads.forecasts import forecast_rows, weekly_projection
+from rvbbit_assets.api.reads.pareto import frontier_rows
+from rvbbit_assets.api.reads.patterns import species_patterns
 from rvbbit_assets.store import StoreSession
 
 MAX_ID_LENGTH = 256

@@ -17,7 +17,6 @@ recorded `interrupted` and not resent (it may have gone out). Delivery failures 
 recorded and logged, never raised: the pipeline does not fail because a webhook is down.
 """
 
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,19 +26,14 @@ from typing import Any
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from rvbbit_assets.alert_delivery import Alert, DeliveryResult, DeliverySettings, deliver
+from rvbbit_assets.analysis.alert_rules import ALERT_RULES_SQL, ALERT_TYPES, alert_rule_params
 from rvbbit_assets.assets.cascade_analytics import cascade_analytics
 from rvbbit_assets.assets.groups import INSIGHTS_GROUP
 from rvbbit_assets.assets.per_run import day_range, per_run_asset
 from rvbbit_assets.assets.session_facts import session_facts
-from rvbbit_assets.config import Settings
 from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days, utc_now
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
-# The one list of alert types: the ones the rules raise, in the rules' order.
-ALERT_TYPES: tuple[str, ...] = tuple(
-    re.findall(r"^\s*'(\w+)' AS alert_type,$", load_sql(__file__, "alert_rules"), re.M)
-)
-SEVERITIES = ("critical", "major", "minor", "warning")
 # A `sending` claim older than this belongs to a run that stopped mid-delivery.
 CLAIM_TIMEOUT = timedelta(minutes=15)
 # After this many alerts in a row fail (after their retries), the rest wait for a later run.
@@ -52,17 +46,6 @@ DELIVERY_COLUMNS = (
 )
 
 
-def alert_rule_params(settings: Settings) -> dict[str, Any]:
-    """The bound parameters of alert_rules.sql."""
-    return {"min_impact_usd": settings.alert_min_impact_usd}
-
-
-def alert_rules_sql(analysed_sql: str) -> str:
-    """The alerts (alert_rules.sql) raised by the cascade_analytics rows of `analysed_sql`;
-    bind `alert_rule_params(settings)`."""
-    return f"WITH analysed AS ({analysed_sql})\n{load_sql(__file__, 'alert_rules')}"
-
-
 def _day_alerts_sql() -> str:
     analysed = (
         "SELECT * FROM ${analytics}.cascade_analytics"
@@ -70,7 +53,7 @@ def _day_alerts_sql() -> str:
     )
     return (
         f"WITH analysed AS ({analysed}),\n"
-        f"raised AS ({load_sql(__file__, 'alert_rules')})\n"
+        f"raised AS ({ALERT_RULES_SQL})\n"
         f"{load_sql(__file__, 'alerts')}"
     )
 

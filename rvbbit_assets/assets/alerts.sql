@@ -1,5 +1,5 @@
--- The alerts of the runs analysed in [{start}, {end}) (rules in alert_rules.sql, over the
--- `raised` CTE the module prepends), with the run's finish time (the send window is measured
+-- The alerts of the runs analysed in [{start}, {end}) (the rules of analysis/alert_rules.sql,
+-- over the `raised` CTE the module prepends), with the run's finish time (the send window is measured
 -- from it) and the time each alert was first detected, kept across rewrites of the day.
 SELECT
     r.session_id AS session_id,

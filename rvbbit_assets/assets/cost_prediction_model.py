@@ -13,17 +13,17 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
+from rvbbit_assets.analysis.cost_model import (
+    CostModelVersion,
+    training_fingerprint,
+    training_window,
+)
+from rvbbit_assets.analysis.cost_training import TrainingJob, train_versions
 from rvbbit_assets.assets.groups import MODELS_GROUP
 from rvbbit_assets.assets.history import FACTS_HISTORY, run_stage_over_history
 from rvbbit_assets.assets.input_clusters import input_clusters
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
 from rvbbit_assets.assets.session_facts import session_facts
-from rvbbit_assets.cost_model import (
-    CostModelVersion,
-    training_fingerprint,
-    training_window,
-)
-from rvbbit_assets.cost_training import TrainingJob, train_versions
 from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days_with_frame, utc_now
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
@@ -39,13 +39,6 @@ def stored_versions(session: StoreSession, versions: list[datetime]) -> dict[dat
         {"v": [v.date() for v in versions]},
     )
     return {week_start(r["model_version"]): r for r in frame.to_dict("records")}
-
-
-def latest_version(session: StoreSession) -> CostModelVersion | None:
-    frame = session.df(
-        "SELECT * FROM ${analytics}.cost_models FINAL ORDER BY model_version DESC LIMIT 1"
-    )
-    return CostModelVersion.from_row(frame.iloc[0].to_dict()) if len(frame) else None
 
 
 def models_for_weeks(

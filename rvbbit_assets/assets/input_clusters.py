@@ -7,7 +7,7 @@ hash in `input_complexity`: each distinct input text is parsed once, ever.
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult
 
-from rvbbit_assets.assets.input_complexity import score_inputs
+from rvbbit_assets.analysis.input_complexity import score_inputs
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset, run_stage
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.assets.sources import cascade_sessions

@@ -16,6 +16,11 @@ from typing import Any
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
+from rvbbit_assets.analysis.pareto import (
+    MIN_COST_SAVING,
+    MIN_TAKES_PER_MODEL,
+    SIMILAR_QUALITY_MARGIN,
+)
 from rvbbit_assets.assets.groups import INSIGHTS_GROUP
 from rvbbit_assets.assets.sources import prompt_lineage, unified_logs
 from rvbbit_assets.assets.store_asset import store_asset
@@ -23,20 +28,8 @@ from rvbbit_assets.column_schemas import table_metadata
 from rvbbit_assets.day_partitions import load_sql, replace_table
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
-# Decided takes a model needs in a species/cell before its place on the frontier is
-# significant (the design compares models with any number of takes).
-MIN_TAKES_PER_MODEL = 20
-# "Similar quality": at most this much lower, on the 0-1 scale of scores and win rates.
-SIMILAR_QUALITY_MARGIN = 0.05
-# A cheaper model is only worth recommending if it saves at least this share of the cost.
-MIN_COST_SAVING = 0.10
 TOP_ROWS_SHOWN = 10
 NULLABLE_FLOAT_COLUMNS = ("avg_evaluator_score", "cost_saving")
-FRONTIER_ROW_COLUMNS = (
-    "species_hash", "cascade_id", "cell_name", "model", "take_count", "run_count", "avg_cost",
-    "win_rate", "quality_metric", "avg_quality", "models_compared", "is_pareto", "significant",
-    "is_pareto_among_significant", "recommended_model", "cost_saving", "recommendation",
-)
 
 
 def compute_pareto_frontier(session: StoreSession) -> pd.DataFrame:
@@ -54,31 +47,6 @@ def compute_pareto_frontier(session: StoreSession) -> pd.DataFrame:
     # A NULL float reads back as NaN, and the client would write NaN, not NULL: the
     # nullable dtype keeps "no score" / "no saving" NULL in the table.
     return frame.astype({column: "Float64" for column in NULLABLE_FLOAT_COLUMNS})
-
-
-def frontier_rows(
-    session: StoreSession, cascade_id: str | None, advised_only: bool, limit: int
-) -> tuple[list[dict[str, Any]], int]:
-    """Stored frontier rows (one cascade's, or all when `cascade_id` is None), significant
-    first, at most `limit`; and how many rows match in all."""
-    rows = session.rows(
-        load_sql(__file__, "frontier_rows"),
-        {"cascade_id": cascade_id, "advised_only": advised_only, "limit": limit},
-    )
-    total = int(rows[0][-1]) if rows else 0  # total_rows, the last column
-    records = [dict(zip(FRONTIER_ROW_COLUMNS, row[:-1], strict=True)) for row in rows]
-    return [
-        {
-            **{c: record[c] for c in ("species_hash", "cascade_id", "cell_name", "model",
-                                      "quality_metric", "recommended_model", "recommendation")},
-            **{c: int(record[c]) for c in ("take_count", "run_count", "models_compared")},
-            **{c: float(record[c]) for c in ("avg_cost", "win_rate", "avg_quality")},
-            "cost_saving": None if record["cost_saving"] is None else float(record["cost_saving"]),
-            **{c: bool(record[c]) for c in ("is_pareto", "significant",
-                                            "is_pareto_among_significant")},
-        }
-        for record in records
-    ], total
 
 
 def top_recommendations_markdown(frame: pd.DataFrame) -> str:

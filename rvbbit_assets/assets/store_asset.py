@@ -23,9 +23,9 @@ from typing import Any
 from dagster import AssetsDefinition, RetryRequested, asset
 
 from rvbbit_assets.config import setting
+from rvbbit_assets.run_exclusion import STORE_POOL
 from rvbbit_assets.store import StoreBusyError
 
-STORE_POOL = "rvbbit_store"
 MAX_BUSY_RETRY_SECONDS = 300.0
 
 

@@ -27,7 +27,7 @@ from dagster import (
 from rvbbit_assets.assets.anomaly_scores import anomaly_scores
 from rvbbit_assets.assets.baselines import baselines
 from rvbbit_assets.assets.cascade_analytics import cascade_analytics
-from rvbbit_assets.assets.store_asset import STORE_POOL, retry_when_store_busy
+from rvbbit_assets.assets.store_asset import retry_when_store_busy
 from rvbbit_assets.checks.day_verdicts import Verdicts, day_evaluations, day_verdicts
 from rvbbit_assets.checks.finding import Finding
 from rvbbit_assets.config import setting
@@ -39,6 +39,7 @@ from rvbbit_assets.day_partitions import (
     utc_now,
 )
 from rvbbit_assets.partitions import daily_partitions
+from rvbbit_assets.run_exclusion import STORE_POOL
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
 BASELINE_SAMPLE_SIZE = 50

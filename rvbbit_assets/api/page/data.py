@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from rvbbit_assets.analysis.forecasting import HISTORY_DAYS, TOTAL, daily_series
 from rvbbit_assets.api.page.formatting import finite
+from rvbbit_assets.api.reads.pareto import frontier_rows
+from rvbbit_assets.api.reads.patterns import species_patterns
 from rvbbit_assets.api.views import records
-from rvbbit_assets.assets.forecasts import HISTORY_DAYS, TOTAL, daily_costs, daily_series
-from rvbbit_assets.assets.pareto_frontier import frontier_rows
-from rvbbit_assets.assets.prompt_patterns import species_patterns
+from rvbbit_assets.daily_costs import daily_costs
 from rvbbit_assets.day_partitions import load_sql
 from rvbbit_assets.store import StoreSession
 
@@ -70,7 +71,7 @@ class PageData:
     charts: tuple[ForecastChart, ...] = ()
     pareto: tuple[dict[str, Any], ...] = ()
     pareto_total: int = 0
-    patterns: tuple[dict[str, Any], ...] = ()  # by species (prompt_patterns.species_patterns)
+    patterns: tuple[dict[str, Any], ...] = ()  # by species (reads.patterns.species_patterns)
     pattern_species_total: int = 0
 
 

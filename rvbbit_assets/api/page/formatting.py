@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rvbbit_assets.assets.forecasts import TOTAL
-from rvbbit_assets.assets.input_complexity import CATEGORY_ORDER
-from rvbbit_assets.assets.pareto_frontier import MIN_TAKES_PER_MODEL
+from rvbbit_assets.analysis.forecasting import TOTAL
+from rvbbit_assets.analysis.input_complexity import CATEGORY_ORDER
+from rvbbit_assets.analysis.pareto import MIN_TAKES_PER_MODEL
 
 # The design's thresholds: |z| > 2 is an outlier (is_cost_outlier), 1 < |z| <= 2 worth a look.
 OUTLIER_Z = 2.0

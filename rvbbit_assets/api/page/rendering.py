@@ -15,9 +15,9 @@ from urllib.parse import quote
 
 import jinja2
 
+from rvbbit_assets.analysis.forecasting import HISTORY_DAYS, projection_sentence
 from rvbbit_assets.api.page import chart, formatting
 from rvbbit_assets.api.page.data import PageData
-from rvbbit_assets.assets.forecasts import HISTORY_DAYS, projection_sentence
 
 STYLESHEET = "/static/page.css"
 

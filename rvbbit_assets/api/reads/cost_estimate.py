@@ -7,10 +7,18 @@ from datetime import date, datetime
 
 import pandas as pd
 
-from rvbbit_assets.assets.cost_prediction_model import latest_version
-from rvbbit_assets.assets.input_complexity import compute_input_complexity
+from rvbbit_assets.analysis.cost_model import CostModelVersion
+from rvbbit_assets.analysis.input_complexity import compute_input_complexity
 from rvbbit_assets.day_partitions import load_sql, utc_now
 from rvbbit_assets.store import StoreSession
+
+
+def latest_version(session: StoreSession) -> CostModelVersion | None:
+    """The newest stored model version (cost_models), or None before the first."""
+    frame = session.df(
+        "SELECT * FROM ${analytics}.cost_models FINAL ORDER BY model_version DESC LIMIT 1"
+    )
+    return CostModelVersion.from_row(frame.iloc[0].to_dict()) if len(frame) else None
 
 
 @dataclass(frozen=True)
