@@ -16,7 +16,6 @@ Configuration (environment):
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.error
 import urllib.request
@@ -26,9 +25,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from rvbbit_assets.config import env_float
+from rvbbit_assets.config import Settings
 
-WEBHOOK_URL_ENV = "RVBBIT_ALERT_WEBHOOK_URL"
 SLACK_HOST = "hooks.slack.com"
 MAX_BACKOFF_SECONDS = 30.0
 # Statuses that a later attempt may change; the others are final.
@@ -44,13 +42,13 @@ class DeliverySettings:
     timeout_seconds: float = 10.0
 
     @classmethod
-    def from_env(cls) -> DeliverySettings:
+    def of(cls, settings: Settings) -> DeliverySettings:
         return cls(
-            webhook_url=os.environ.get(WEBHOOK_URL_ENV) or None,
-            send_window=timedelta(hours=env_float("RVBBIT_ALERT_SEND_WINDOW_HOURS", 24.0)),
-            max_attempts=int(env_float("RVBBIT_ALERT_MAX_ATTEMPTS", 4, minimum=1, maximum=10)),
-            retry_base_seconds=env_float("RVBBIT_ALERT_RETRY_BASE_SECONDS", 1.0),
-            timeout_seconds=env_float("RVBBIT_ALERT_TIMEOUT_SECONDS", 10.0, minimum=0.01),
+            webhook_url=settings.alert_webhook_url,
+            send_window=timedelta(hours=settings.alert_send_window_hours),
+            max_attempts=settings.alert_max_attempts,
+            retry_base_seconds=settings.alert_retry_base_seconds,
+            timeout_seconds=settings.alert_timeout_seconds,
         )
 
     @property

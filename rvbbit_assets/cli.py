@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 
+from rvbbit_assets.config import ConfigError
 from rvbbit_assets.demo.worlds import DEFAULT_WORLD, WORLDS
 from rvbbit_assets.store import ClickHouseStore, StoreError
 
@@ -79,13 +80,8 @@ def _session(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from rvbbit_assets.api import serve
-    from rvbbit_assets.config import ConfigError
 
-    try:
-        serve(args.host, args.port)
-    except ConfigError as exc:  # no token where one is needed, or an unusable one
-        print(f"rvbbit-analytics: {exc}", file=sys.stderr)
-        return 2
+    serve(args.host, args.port)  # ConfigError: no token where one is needed, or a bad one
     return 0
 
 
@@ -168,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.handler(args)
-    except StoreError as exc:
+    except (StoreError, ConfigError) as exc:  # a busy store, or a setting out of range
         print(f"rvbbit-analytics: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

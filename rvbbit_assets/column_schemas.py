@@ -58,7 +58,11 @@ def column_schema(table: str) -> TableSchema | None:
     return _analytics_tables().get(table)
 
 
-def table_metadata(table: str) -> dict:
-    """Definition metadata of an asset stored in `table`: its column schema."""
+def table_metadata(table: str, also_writes: tuple[str, ...] = ()) -> dict:
+    """Definition metadata of an asset stored in `table`: its column schema, and "tables":
+    every analytics table it writes (`table` and `also_writes`), so the UI shows them all."""
     schema = column_schema(table)
-    return {"dagster/column_schema": schema, "table": f"analytics.{table}"} if schema else {}
+    if schema is None:
+        return {}
+    written = ", ".join(f"analytics.{name}" for name in (table, *also_writes))
+    return {"dagster/column_schema": schema, "table": f"analytics.{table}", "tables": written}

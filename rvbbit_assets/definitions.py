@@ -12,7 +12,7 @@ defs = Definitions(
     assets=[*source_assets, *per_run_assets, *refreshed_after_runs],
     asset_checks=pipeline_checks,
     sensors=[new_cascade_sessions],
-    resources={"store": ClickHouseStore()},
+    resources={"store": ClickHouseStore.from_env_vars()},
     # One process per run: the embedded store allows one process at a time, and process
     # start-up dominates the short steps of this pipeline.
     executor=in_process_executor,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dagster import DailyPartitionsDefinition
 
-from rvbbit_assets.config import Settings
+from rvbbit_assets.config import setting
 
 # end_offset=1 makes today a partition too: a run is analysed the day it finishes.
 daily_partitions = DailyPartitionsDefinition(
-    start_date=Settings.from_env().partitions_start.isoformat(),
+    start_date=setting("RVBBIT_PARTITIONS_START").isoformat(),
     timezone="UTC",
     end_offset=1,
 )

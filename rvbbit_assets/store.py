@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from string import Template
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +25,7 @@ from urllib.parse import urlsplit
 import clickhouse_connect
 import pandas as pd
 from clickhouse_connect.driver.client import Client
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 
 from rvbbit_assets.config import Settings, checked_identifier
 
@@ -167,7 +168,8 @@ class StoreSession:
     """A client bound to the configured databases (and cluster, when there is one).
 
     SQL text may name `${source}` and `${analytics}` (validated database names);
-    every value is passed as a bound `{name:Type}` parameter.
+    every value is passed as a bound `{name:Type}` parameter. `settings` are the ones the
+    session was opened with, read once: asset code takes its tunables from here.
     """
 
     def __init__(
@@ -176,11 +178,13 @@ class StoreSession:
         source_database: str,
         analytics_database: str,
         cluster: str | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.client = client
         self.source_database = source_database
         self.analytics_database = analytics_database
         self.cluster = cluster
+        self.settings = settings or Settings.from_env()
 
     def render(self, sql: str) -> str:
         return render_sql(sql, self.source_database, self.analytics_database)
@@ -213,11 +217,26 @@ class StoreSession:
         )
 
 
+def _resolved(value: str | None) -> str | None:
+    """A field's value; an `EnvVar` Dagster has not resolved (the resource used outside a
+    run, e.g. straight from `defs`) is read here."""
+    return value.get_value() if isinstance(value, EnvVar) else value
+
+
+# The resource's fields and the variables that configure them in the code location.
+STORE_FIELD_VARIABLES = {
+    "url": "RVBBIT_CLICKHOUSE_URL",
+    "source_database": "RVBBIT_SOURCE_DATABASE",
+    "analytics_database": "RVBBIT_ANALYTICS_DATABASE",
+}
+
+
 class ClickHouseStore(ConfigurableResource):
     """ClickHouse for the pipeline; unset fields come from the environment (contract.md).
 
-    The URL is deliberately not a required config field: Dagster shows resource config in
-    its UI, and the URL may carry a password.
+    Tests build it with plain values; the code location uses `from_env_vars()`, so that
+    Dagster's UI shows the variables' names, never their values (the URL may carry a
+    password).
     """
 
     url: str | None = None
@@ -225,23 +244,35 @@ class ClickHouseStore(ConfigurableResource):
     analytics_database: str | None = None
     lock_timeout_seconds: float | None = None
 
+    @classmethod
+    def from_env_vars(cls) -> ClickHouseStore:
+        """The store with a Dagster `EnvVar` for each of its variables that is set: Dagster
+        resolves it when a run starts. Unset ones keep their defaults (an unset EnvVar
+        would fail the run)."""
+        return cls(**{
+            field: EnvVar(name)
+            for field, name in STORE_FIELD_VARIABLES.items()
+            if os.environ.get(name)
+        })
+
     def settings(self) -> Settings:
+        """Every setting, read from the environment once, with this resource's fields."""
         env = Settings.from_env()
-        return Settings(
-            store_url=self.url or env.store_url,
+        return replace(
+            env,
+            store_url=_resolved(self.url) or env.store_url,
             source_database=checked_identifier(
-                self.source_database or env.source_database, "source database"
+                _resolved(self.source_database) or env.source_database, "source database"
             ),
             analytics_database=checked_identifier(
-                self.analytics_database or env.analytics_database, "analytics database"
+                _resolved(self.analytics_database) or env.analytics_database,
+                "analytics database",
             ),
-            partitions_start=env.partitions_start,
             lock_timeout_seconds=(
                 self.lock_timeout_seconds
                 if self.lock_timeout_seconds is not None
                 else env.lock_timeout_seconds
             ),
-            cluster=env.cluster,
         )
 
     def describe(self) -> str:
@@ -264,6 +295,7 @@ class ClickHouseStore(ConfigurableResource):
                         settings.source_database,
                         settings.analytics_database,
                         settings.cluster,
+                        settings,
                     )
             else:
                 try:
@@ -278,6 +310,7 @@ class ClickHouseStore(ConfigurableResource):
                         settings.source_database,
                         settings.analytics_database,
                         settings.cluster,
+                        settings,
                     )
                 finally:
                     client.close()

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import os
-import re
 import socket
 
 from starlette.datastructures import Headers
@@ -20,25 +18,15 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rvbbit_assets.api.responses import error_response
-from rvbbit_assets.config import ConfigError
+from rvbbit_assets.config import ConfigError, setting
 
 API_TOKEN_VARIABLE = "RVBBIT_API_TOKEN"
-MIN_TOKEN_LENGTH = 16
 OPEN_PATHS = frozenset({"/healthz"})
-_TOKEN = re.compile(r"[!-~]+")  # visible ASCII: what an Authorization header carries whole
 
 
 def api_token_from_env() -> str | None:
     """The token from the environment (None when unset or empty); never in any message."""
-    token = os.environ.get(API_TOKEN_VARIABLE)
-    if not token:
-        return None
-    if len(token) < MIN_TOKEN_LENGTH or not _TOKEN.fullmatch(token):
-        raise ConfigError(
-            f"{API_TOKEN_VARIABLE} must be at least {MIN_TOKEN_LENGTH} visible ASCII characters"
-            " without spaces, e.g. from `openssl rand -hex 32`"
-        )
-    return token
+    return setting(API_TOKEN_VARIABLE)
 
 
 def is_loopback(host: str) -> bool:

@@ -120,7 +120,7 @@ def session_alerts(session: StoreSession, session_id: str) -> list[dict[str, Any
         session,
         f"SELECT alert_type, severity, message, session_id FROM "
         f"({alert_rules_sql(_SESSION_SQL)}) ORDER BY rule_order",
-        {"session_id": session_id} | alert_rule_params(),
+        {"session_id": session_id} | alert_rule_params(session.settings),
     )
     return [
         {"type": r["alert_type"], "severity": r["severity"], "message": r["message"],

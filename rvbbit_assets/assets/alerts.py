@@ -60,7 +60,8 @@ def _day_alerts_sql() -> str:
 
 def build_alerts(session: StoreSession, days: DayRange) -> dict[str, Any]:
     rows = replace_days(
-        session, "alerts", _day_alerts_sql(), days.params() | alert_rule_params(), days
+        session, "alerts", _day_alerts_sql(),
+        days.params() | alert_rule_params(session.settings), days,
     )
     counts = dict(
         session.rows(
@@ -229,7 +230,7 @@ def deliver_alerts(
     log: Any = None,
 ) -> Counter:
     """Plan, send and record the deliveries of the alerts of `days`; return the counts."""
-    settings = settings or DeliverySettings.from_env()
+    settings = settings or DeliverySettings.of(store.settings())
     versions = _Versions()
     with store.session(f"{purpose}: plan deliveries") as session:
         plan = plan_deliveries(session, days, settings, versions)
@@ -241,6 +242,7 @@ def deliver_alerts(
 
 
 @per_run_asset(
+    also_writes=("alert_deliveries",),
     deps=[cascade_analytics, session_facts],  # session_facts: each run's finish time
     group_name=INSIGHTS_GROUP,
     description=(
@@ -254,7 +256,7 @@ def deliver_alerts(
 def alerts(context: AssetExecutionContext, store: ClickHouseStore) -> MaterializeResult:
     days = day_range(context)
     stage = f"alerts {days} (run {context.run.run_id[:8]})"
-    settings = DeliverySettings.from_env()
+    settings = DeliverySettings.of(store.settings())
     with store.session(stage) as session:
         summary = build_alerts(session, days)
     outcome = deliver_alerts(store, days, stage, settings, context.log)

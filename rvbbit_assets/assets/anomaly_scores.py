@@ -7,30 +7,20 @@ from rvbbit_assets.assets.detection_settings import SCORE_CONSTANTS, DetectionSe
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset, run_stage
 from rvbbit_assets.assets.priced_runs import priced_runs
 from rvbbit_assets.assets.session_facts import session_facts
-from rvbbit_assets.config import env_float
 from rvbbit_assets.day_partitions import DayRange, render_sql_template, replace_days
 from rvbbit_assets.store import ClickHouseStore, StoreSession
-
-DEFAULT_ERROR_OUTLIER_MIN_PRIOR_RUNS = 20
-
-
-def error_outlier_min_prior_runs() -> int:
-    """Earlier runs of its cascade a run needs before its errors can make it an error outlier
-    (the design's rule, "errors while the historical error rate is < 5%", needs a history)."""
-    return int(env_float("RVBBIT_ERROR_OUTLIER_MIN_PRIOR_RUNS",
-                         DEFAULT_ERROR_OUTLIER_MIN_PRIOR_RUNS, minimum=1, maximum=1e6))
 
 
 def build_anomaly_scores(
     session: StoreSession, days: DayRange, settings: DetectionSettings | None = None
 ) -> StageSummary:
-    settings = settings or DetectionSettings.from_env()
+    settings = settings or DetectionSettings.of(session.settings)
     rows = replace_days(
         session,
         "anomaly_scores",
         render_sql_template(__file__, "anomaly_scores"),
         days.params() | settings.params() | SCORE_CONSTANTS
-        | {"error_outlier_min_prior_runs": error_outlier_min_prior_runs()},
+        | {"error_outlier_min_prior_runs": session.settings.error_outlier_min_prior_runs},
         days,
     )
     (cost, duration, tokens, errors, anomalies, slow), = session.rows(

@@ -50,7 +50,7 @@ def runs_per_day(session: StoreSession, days: DayRange) -> dict[date, int]:
 def build_baselines(
     session: StoreSession, days: DayRange, settings: DetectionSettings | None = None
 ) -> StageSummary:
-    settings = settings or DetectionSettings.from_env()
+    settings = settings or DetectionSettings.of(session.settings)
     rows = replace_days(
         session,
         "baselines",

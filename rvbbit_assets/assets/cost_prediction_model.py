@@ -113,6 +113,7 @@ def versions_markdown(models: list[CostModelVersion]) -> str:
 
 @per_run_asset(
     table="cost_predictions",
+    also_writes=("cost_models",),
     deps=[session_facts, input_clusters],
     kinds={"clickhouse", "scikitlearn"},
     group_name=MODELS_GROUP,

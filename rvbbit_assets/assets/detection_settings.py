@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from rvbbit_assets.config import env_float
+from rvbbit_assets.config import Settings
 
 # priced_runs.sql
 PRICING_CONSTANTS: dict[str, Any] = {
@@ -44,12 +44,12 @@ class DetectionSettings:
     alpha: float = 0.01  # significance level of the regression test
 
     @classmethod
-    def from_env(cls) -> DetectionSettings:
+    def of(cls, settings: Settings) -> DetectionSettings:
         return cls(
-            lookback_days=int(env_float("RVBBIT_DETECTION_LOOKBACK_DAYS", 30, 1, 366)),
-            min_prior_runs=int(env_float("RVBBIT_DETECTION_MIN_PRIOR_RUNS", 10, 2, 100)),
-            threshold=env_float("RVBBIT_ANOMALY_THRESHOLD", 3.5, 0.5, 100),
-            alpha=env_float("RVBBIT_REGRESSION_ALPHA", 0.01, 1e-9, 0.5),
+            lookback_days=settings.detection_lookback_days,
+            min_prior_runs=settings.detection_min_prior_runs,
+            threshold=settings.anomaly_threshold,
+            alpha=settings.regression_alpha,
         )
 
     def params(self) -> dict[str, Any]:

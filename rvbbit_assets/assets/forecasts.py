@@ -254,7 +254,7 @@ def forecast_metadata(tables: ForecastTables, rows: int) -> dict[str, Any]:
 @store_asset(
     key="forecasts",
     group_name=MODELS_GROUP,
-    metadata=table_metadata("forecasts"),
+    metadata=table_metadata("forecasts", also_writes=("forecast_weekly", "forecast_backtest")),
     kinds={"clickhouse", "scipy"},
     deps=["cascade_analytics"],
     description=(

@@ -19,7 +19,6 @@ from dagster import AssetExecutionContext, AssetMaterialization, MaterializeResu
 from rvbbit_assets.assets.input_clusters import build_input_clusters
 from rvbbit_assets.assets.per_run import StageBuilder, day_range, run_stage
 from rvbbit_assets.assets.session_facts import build_session_facts
-from rvbbit_assets.config import Settings
 from rvbbit_assets.day_partitions import DayRange, load_sql
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
@@ -58,7 +57,7 @@ def missing_history(
         for (day,) in session.rows(
             "SELECT DISTINCT toDate(created_at) FROM ${source}.cascade_sessions"
             " WHERE created_at >= {first:DateTime} AND created_at < {start:DateTime}",
-            {"first": DayRange(Settings.from_env().partitions_start, days.first).start,
+            {"first": DayRange(session.settings.partitions_start, days.first).start,
              "start": days.start},
         )
     }

@@ -66,6 +66,7 @@ def build_input_clusters(session: StoreSession, days: DayRange) -> StageSummary:
 
 
 @per_run_asset(
+    also_writes=("input_complexity",),
     # The runs are session_facts' finished runs; their input texts come from cascade_sessions.
     deps=[session_facts, cascade_sessions],
     description=(

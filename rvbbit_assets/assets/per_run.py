@@ -42,15 +42,16 @@ StageBuilder = Callable[[StoreSession, DayRange], StageSummary]
 
 
 def per_run_asset(
-    table: str | None = None, **kwargs: Any
+    table: str | None = None, also_writes: tuple[str, ...] = (), **kwargs: Any
 ) -> Callable[[Callable], AssetsDefinition]:
     """`@asset` for a stage partitioned by day; a range of days runs as one run.
 
-    The stage writes the analytics table of its own name unless `table` says otherwise.
+    The stage writes the analytics table of its own name unless `table` says otherwise,
+    and the tables `also_writes` names (declared in its metadata).
     """
 
     def decorate(fn: Callable) -> AssetsDefinition:
-        kwargs.setdefault("metadata", table_metadata(table or fn.__name__))
+        kwargs.setdefault("metadata", table_metadata(table or fn.__name__, also_writes))
         with warnings.catch_warnings():
             # The single-run backfill policy is marked beta; it is what we rely on.
             warnings.simplefilter("ignore", BetaWarning)

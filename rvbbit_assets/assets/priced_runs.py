@@ -19,7 +19,7 @@ from rvbbit_assets.store import ClickHouseStore, StoreSession
 def build_priced_runs(
     session: StoreSession, days: DayRange, settings: DetectionSettings | None = None
 ) -> StageSummary:
-    settings = settings or DetectionSettings.from_env()
+    settings = settings or DetectionSettings.of(session.settings)
     params = days.params() | {"lookback_days": settings.lookback_days} | PRICING_CONSTANTS
     rows = replace_days(
         session, "priced_runs", render_sql_template(__file__, "priced_runs"), params, days

@@ -41,7 +41,7 @@ def regression_flags_sql() -> str:
 def build_regression_flags(
     session: StoreSession, days: DayRange, settings: DetectionSettings | None = None
 ) -> StageSummary:
-    settings = settings or DetectionSettings.from_env()
+    settings = settings or DetectionSettings.of(session.settings)
     rows = replace_days(
         session,
         "regression_flags",

@@ -1,27 +1,25 @@
 """session_facts: the measured facts of every finished run, from the run's own log rows."""
 
-import os
 from datetime import date, timedelta
 
 from dagster import AssetExecutionContext, MaterializeResult
 
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset, run_stage
 from rvbbit_assets.assets.sources import cascade_sessions, prompt_lineage, unified_logs
+from rvbbit_assets.config import Settings
 from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days, utc_now
 from rvbbit_assets.source_schema import check_source_schema
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
-DEFAULT_ABANDONED_AFTER_HOURS = 6.0
 # A run's facts come from its own rows only, so whole days at a time give the same rows.
 # This many runs per query bounds memory (~12 MB per 1,000 runs in one query: 12 GB for a
 # million); each further query reads the logs again (~3 s of CPU at 8.7M log rows).
 RUNS_PER_QUERY = 200_000
 
 
-def abandoned_after() -> timedelta:
+def abandoned_after(settings: Settings) -> timedelta:
     """A run with logs but no completion row for this long is analysed as abandoned."""
-    hours = float(os.environ.get("RVBBIT_ABANDONED_AFTER_HOURS") or DEFAULT_ABANDONED_AFTER_HOURS)
-    return timedelta(hours=hours)
+    return timedelta(hours=settings.abandoned_after_hours)
 
 
 def source_runs_per_day(session: StoreSession, days: DayRange) -> dict[date, int]:
@@ -36,7 +34,7 @@ def build_session_facts(session: StoreSession, days: DayRange) -> StageSummary:
     # With input_clusters, the stages that read RVBBIT's tables: however a run was launched
     # (UI, sensor, CLI), a drifted source column stops it here, named.
     check_source_schema(session)
-    params = {**days.params(), "abandoned_before": utc_now() - abandoned_after()}
+    params = {**days.params(), "abandoned_before": utc_now() - abandoned_after(session.settings)}
     rows = replace_days(
         session, "session_facts", load_sql(__file__, "session_facts"), params, days,
         chunks=days.chunks(source_runs_per_day(session, days), RUNS_PER_QUERY),

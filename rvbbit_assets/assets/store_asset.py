@@ -22,7 +22,7 @@ from typing import Any
 
 from dagster import AssetsDefinition, RetryRequested, asset
 
-from rvbbit_assets.config import env_float
+from rvbbit_assets.config import setting
 from rvbbit_assets.run_exclusion import STORE_POOL
 from rvbbit_assets.store import StoreBusyError
 
@@ -37,8 +37,8 @@ class BusyRetries:
     @classmethod
     def from_env(cls) -> BusyRetries:
         return cls(
-            retries=int(env_float("RVBBIT_STORE_BUSY_RETRIES", 10, 0, 100)),
-            first_delay_seconds=env_float("RVBBIT_STORE_BUSY_RETRY_SECONDS", 10, 0, 3600),
+            retries=setting("RVBBIT_STORE_BUSY_RETRIES"),
+            first_delay_seconds=setting("RVBBIT_STORE_BUSY_RETRY_SECONDS"),
         )
 
     def delay(self, retry_number: int) -> float:

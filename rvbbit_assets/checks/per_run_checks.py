@@ -30,7 +30,7 @@ from rvbbit_assets.assets.cascade_analytics import cascade_analytics
 from rvbbit_assets.assets.store_asset import retry_when_store_busy
 from rvbbit_assets.checks.day_verdicts import Verdicts, day_evaluations, day_verdicts
 from rvbbit_assets.checks.finding import Finding
-from rvbbit_assets.config import Settings
+from rvbbit_assets.config import setting
 from rvbbit_assets.day_partitions import (
     RANGE_END_TAG,
     RANGE_START_TAG,
@@ -200,7 +200,7 @@ def check_days(context: AssetCheckExecutionContext) -> DayRange:
     if RANGE_START_TAG in tags and RANGE_END_TAG in tags:
         return DayRange(date.fromisoformat(tags[RANGE_START_TAG]),
                         date.fromisoformat(tags[RANGE_END_TAG]))
-    return DayRange(Settings.from_env().partitions_start, utc_now().date())
+    return DayRange(setting("RVBBIT_PARTITIONS_START"), utc_now().date())
 
 
 Finder = Callable[[StoreSession, DayRange], Finding]

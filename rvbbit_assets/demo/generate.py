@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from rvbbit_assets.config import Settings
+from rvbbit_assets.config import setting
 from rvbbit_assets.demo import catalog as cat
 from rvbbit_assets.demo.chunk import Chunk, generate_chunk
 from rvbbit_assets.demo.inputs import build_pools
@@ -124,7 +124,7 @@ def generate_demo(
 def default_ground_truth_path() -> Path:
     """Beside the embedded store directory (`.../.rvbbit/chdb` → `.../.rvbbit/`), else
     `./.rvbbit/`."""
-    store = embedded_path(Settings.from_env().store_url)
+    store = embedded_path(setting("RVBBIT_CLICKHOUSE_URL"))
     folder = Path(store).parent if store else Path.cwd() / ".rvbbit"
     return folder / GROUND_TRUTH_FILE
 

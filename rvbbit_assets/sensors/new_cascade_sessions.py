@@ -31,7 +31,7 @@ from dagster import (
 
 from rvbbit_assets.assets.pipeline import per_run_assets, refreshed_after_runs, store_asset_keys
 from rvbbit_assets.checks import pipeline_checks
-from rvbbit_assets.config import env_float
+from rvbbit_assets.config import setting
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, DayRange, utc_now
 from rvbbit_assets.run_exclusion import describe_run, ensure_store_pool, store_runs_in_progress
 from rvbbit_assets.sensors.run_outcomes import Outcomes, Owed, finished_runs, settle
@@ -45,14 +45,6 @@ REASON_TAG = "rvbbit/requested_because"
 MAX_REASON_CHARS = 2000
 
 __all__ = ["find_days_to_analyse", "new_cascade_sessions"]
-
-
-def store_wait_seconds() -> float:
-    return env_float("RVBBIT_SENSOR_STORE_WAIT_SECONDS", 5, 0, 300)
-
-
-def interval_seconds() -> int:
-    return int(env_float("RVBBIT_SENSOR_INTERVAL_SECONDS", 15, 1, 3600))
 
 
 def reason_summary(days: dict[date, str]) -> str:
@@ -109,7 +101,8 @@ def evaluate_tick(
     outcomes = settle(cursor.outcomes if cursor else Outcomes(), runs)
     now = now or utc_now()
     try:
-        with store.session(f"sensor {SENSOR_NAME}", timeout=store_wait_seconds()) as session:
+        wait = store.settings().sensor_store_wait_seconds
+        with store.session(f"sensor {SENSOR_NAME}", timeout=wait) as session:
             # Raises (a failed tick, shown in the UI) on drift: requesting runs that can
             # only fail deep inside a query would hide the cause.
             check_source_schema(session)
@@ -153,7 +146,7 @@ def evaluate_tick(
     name=SENSOR_NAME,
     target=[*per_run_assets, *refreshed_after_runs],
     default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=interval_seconds(),
+    minimum_interval_seconds=setting("RVBBIT_SENSOR_INTERVAL_SECONDS"),
     description=(
         "Requests the day partitions of runs that finished (or were abandoned) since the "
         "last tick, of recent days whose source rows changed after analysis, of finished "

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 
 from dagster import DagsterInstance, DagsterRunStatus, RunRecord, RunsFilter
 
-from rvbbit_assets.config import env_float
+from rvbbit_assets.config import setting
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, DayRange
 from rvbbit_assets.run_exclusion import SENSOR_NAME_TAG
 
@@ -23,7 +23,7 @@ RUNS_READ_PER_TICK = 100
 
 
 def retry_delay_seconds(failures_in_a_row: int) -> float:
-    base = env_float("RVBBIT_SENSOR_RETRY_SECONDS", 30, 0, 3600)
+    base = setting("RVBBIT_SENSOR_RETRY_SECONDS")
     return base * min(2 ** (failures_in_a_row - 1), MAX_BACKOFF_FACTOR)
 
 

@@ -14,7 +14,6 @@ rewrites old rows into a new part, is not new work.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -24,7 +23,6 @@ from dagster import AssetsDefinition
 from rvbbit_assets.assets.per_run import HISTORY_TABLES
 from rvbbit_assets.assets.pipeline import per_run_assets
 from rvbbit_assets.assets.session_facts import abandoned_after
-from rvbbit_assets.config import Settings, env_float
 from rvbbit_assets.day_partitions import DayRange, load_sql
 from rvbbit_assets.sensors.log_watermark import (
     current_watermark,
@@ -35,9 +33,6 @@ from rvbbit_assets.sensors.run_outcomes import Analysed
 from rvbbit_assets.sensors.sensor_cursor import SensorCursor
 from rvbbit_assets.store import StoreSession
 
-DEFAULT_SETTLE_SECONDS = 20.0
-DEFAULT_RECENT_DAYS = 2
-DEFAULT_RECONCILE_SECONDS = 300.0
 RECENT_CANDIDATES = (
     "SELECT session_id FROM ${analytics}.session_facts WHERE created_at >= {since:DateTime}"
 )
@@ -53,20 +48,6 @@ class TickFindings:
     # ("unanalysed 2026-11-30" -> (day, why, evidence)), and which of them ran.
     evidenced: dict[str, tuple[date, str, str]] = field(default_factory=dict)
     looked_at: frozenset[str] = frozenset()
-
-
-def settle_delay() -> timedelta:
-    return timedelta(
-        seconds=float(os.environ.get("RVBBIT_SENSOR_SETTLE_SECONDS") or DEFAULT_SETTLE_SECONDS)
-    )
-
-
-def recent_days() -> int:
-    return int(os.environ.get("RVBBIT_SENSOR_RECENT_DAYS") or DEFAULT_RECENT_DAYS)
-
-
-def reconcile_every_seconds() -> float:
-    return env_float("RVBBIT_SENSOR_RECONCILE_SECONDS", DEFAULT_RECONCILE_SECONDS, 0, 86400)
 
 
 def _table(stage: AssetsDefinition) -> str:
@@ -127,7 +108,8 @@ def _new_log_rows(
 ) -> tuple[dict[date, str], SensorCursor]:
     parts = list_log_parts(session)
     found: dict[date, str] = {}
-    completed = settled_new_parts(parts, cursor.completed, now - settle_delay())
+    settle = timedelta(seconds=session.settings.sensor_settle_seconds)
+    completed = settled_new_parts(parts, cursor.completed, now - settle)
     if completed.names:
         params = {"parts": completed.names}
         for day, unanalysed, changed, _ in analysis_gaps(
@@ -135,7 +117,7 @@ def _new_log_rows(
         ):
             _add(found, day, runs(unanalysed, "finished") if unanalysed
                  else runs(changed, "logged new rows after analysis"))
-    abandoned_before = now - abandoned_after()
+    abandoned_before = now - abandoned_after(session.settings)
     abandoned = settled_new_parts(parts, cursor.abandoned, abandoned_before)
     if abandoned.names:
         params = {"parts": abandoned.names, "abandoned_before": abandoned_before}
@@ -173,7 +155,8 @@ def requestable(
 def find_days_to_analyse(
     session: StoreSession, cursor: SensorCursor | None, now: datetime
 ) -> TickFindings:
-    span = DayRange(Settings.from_env().partitions_start, now.date())
+    settings = session.settings
+    span = DayRange(settings.partitions_start, now.date())
     found: dict[date, str] = {}
     changes: dict[str, str] = {}
     if cursor is None:  # first tick: everything logged so far is reconciled instead
@@ -181,8 +164,8 @@ def find_days_to_analyse(
         cursor = SensorCursor(completed=everything, abandoned=everything)
     else:
         found, cursor = _new_log_rows(session, cursor, now, span)
-        recent = DayRange(max(span.first, now.date() - timedelta(days=recent_days() - 1)),
-                          now.date())
+        since = now.date() - timedelta(days=settings.sensor_recent_days - 1)
+        recent = DayRange(max(span.first, since), now.date())
         for day, _, changed, evidence in analysis_gaps(session, RECENT_CANDIDATES, {}, recent):
             if changed:
                 _add(found, day, f"source rows changed after analysis: {evidence}")
@@ -190,10 +173,10 @@ def find_days_to_analyse(
     evidenced: dict[str, tuple[date, str, str]] = {}
     looked_at = {"stale"}
     if cursor.reconciled_at is None or (
-        now.timestamp() - cursor.reconciled_at >= reconcile_every_seconds()
+        now.timestamp() - cursor.reconciled_at >= settings.sensor_reconcile_seconds
     ):
         params = {"since": span.start, "until": span.end,
-                  "abandoned_before": now - abandoned_after()}
+                  "abandoned_before": now - abandoned_after(session.settings)}
         reconciliation = about_candidates(
             load_sql(__file__, "finished_without_analytics"), "unanalysed_days")
         for day, count in session.rows(reconciliation, params):
