@@ -101,8 +101,10 @@ def test_a_client_outside_the_lock_is_waited_for_like_a_busy_store(
     monkeypatch.setenv("RVBBIT_STORE_BUSY_RETRIES", "6")
     monkeypatch.setenv("RVBBIT_STORE_BUSY_RETRY_SECONDS", "0.5")
     url = os.environ["RVBBIT_CLICKHOUSE_URL"]
+    # The outsider holds the store long enough for the run's first step to find it open even
+    # when a loaded machine starts the run slowly; the retries (31 s in all) outlast it.
     with store_held():  # only while the outsider opens it: this process has it closed
-        outsider = subprocess.Popen([sys.executable, "-c", OUTSIDER, url, "3"],
+        outsider = subprocess.Popen([sys.executable, "-c", OUTSIDER, url, "6"],
                                     stdout=subprocess.PIPE, text=True)
         assert outsider.stdout.readline().strip() == "open"
     try:
