@@ -25,6 +25,8 @@ from rvbbit_assets.sensors.sensor_cursor import SensorCursor
 from rvbbit_assets.sensors.tick_findings import TickFindings, requestable
 from rvbbit_assets.store import ClickHouseStore
 
+pytestmark = pytest.mark.slow  # real runs of the whole per-run set, several per test
+
 
 @pytest.fixture(autouse=True)
 def quick_sensor(monkeypatch):

@@ -27,6 +27,8 @@ from rvbbit_assets.definitions import defs
 from rvbbit_assets.run_exclusion import STORE_POOL
 from rvbbit_assets.store import ClickHouseStore
 
+pytestmark = pytest.mark.slow  # real runs of the whole per-run set, several per test
+
 DAY = day(18)
 TESTS = Path(__file__).resolve().parent
 
