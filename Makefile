@@ -28,7 +28,9 @@ run: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2 --dist loadgroup
+	# Three workers on two cores: a part of the suite waits (Dagster start-up, sensor
+	# intervals, a held store), and the third worker fills that time.
+	$(BIN)/pytest -n 3 --dist loadgroup
 
 # Headless Chromium for the page tests, from Debian (the emoji font draws the badges).
 browser:

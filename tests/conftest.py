@@ -68,17 +68,12 @@ def shared_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedDemo
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items[:] = SharedDemoLifetime.grouped(items)
-    # Under `pytest -n 2 --dist loadgroup` (make test) each group runs in one worker, in
+    # Under `pytest -n 3 --dist loadgroup` (make test) each group runs in one worker, in
     # order: a module keeps its module fixtures, and the shared demo is built once.
     demo_modules = {item.path for item in items if SHARED_DEMO in item.fixturenames}
-    group = {item: SHARED_DEMO if item.path in demo_modules else item.path.name
-             for item in items}
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(group[item]))
-    # Longest first: the slow groups start at once, and short ones fill the end of both
-    # workers instead of one worker finishing a long module alone.
-    heavy = {SHARED_DEMO} | {group[item] for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: group[item] not in heavy)
+        group = SHARED_DEMO if item.path in demo_modules else item.path.name
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -8,7 +8,6 @@ a minute and a half after the webserver is up.
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster_dev import stop_process_group
 from runs import Run, llm, write_runs
 from sensor_runs import SENSOR_RUN_TAGS, store_held
 
@@ -71,12 +71,7 @@ def dagster_dev(module_store, tmp_path_factory):
         _eventually(lambda: _graph(port), 180, "the webserver")
         yield process
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process)
         log.close()
 
 

@@ -12,14 +12,14 @@ from rvbbit_assets.assets.detection_settings import BASELINE_CONSTANTS, Detectio
 from rvbbit_assets.assets.history import (
     FACTS_HISTORY,
     HistoryStages,
+    design_beside_ours,
     run_stage_over_history,
-    with_history,
 )
 from rvbbit_assets.assets.input_clusters import input_clusters
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
 from rvbbit_assets.assets.priced_runs import build_priced_runs, priced_runs
 from rvbbit_assets.assets.session_facts import session_facts
-from rvbbit_assets.day_partitions import DayRange, load_sql, render_sql_template, replace_days
+from rvbbit_assets.day_partitions import DayRange, replace_days
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
 # The robust part holds every run of the range and its look-back in per-key arrays: whole
@@ -31,12 +31,7 @@ HISTORY: HistoryStages = (*FACTS_HISTORY, (build_priced_runs, "priced_runs"))
 
 
 def baselines_sql() -> str:
-    robust = render_sql_template(__file__, "robust_baselines")
-    return with_history(
-        "SELECT design.*, robust.* EXCEPT (session_id)\n"
-        f"FROM ({load_sql(__file__, 'baselines')}) AS design\n"
-        f"LEFT JOIN ({robust}) AS robust ON robust.session_id = design.session_id"
-    )
+    return design_beside_ours(__file__, "baselines", "robust_baselines")
 
 
 def runs_per_day(session: StoreSession, days: DayRange) -> dict[date, int]:

@@ -19,13 +19,24 @@ from dagster import AssetExecutionContext, AssetMaterialization, MaterializeResu
 from rvbbit_assets.assets.input_clusters import build_input_clusters
 from rvbbit_assets.assets.per_run import StageBuilder, day_range, run_stage
 from rvbbit_assets.assets.session_facts import build_session_facts
-from rvbbit_assets.day_partitions import DayRange, load_sql
+from rvbbit_assets.day_partitions import DayRange, load_sql, render_sql_template
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
 
 def with_history(stage_sql: str) -> str:
     """A stage query that reads from the `history` population of analysed runs."""
     return f"WITH history AS ({load_sql(__file__, 'history')})\n{stage_sql}"
+
+
+def design_beside_ours(module_file: str, design: str, ours: str) -> str:
+    """The design's columns (`design`.sql) and ours (the `ours` template) per run, over the
+    `history` population: one query, so both see the same runs."""
+    return with_history(
+        "SELECT design.*, ours.* EXCEPT (session_id)\n"
+        f"FROM ({load_sql(module_file, design)}) AS design\n"
+        f"LEFT JOIN ({render_sql_template(module_file, ours)}) AS ours"
+        " ON ours.session_id = design.session_id"
+    )
 
 
 def _materialized_days(session: StoreSession, table: str) -> set[date]:

@@ -10,12 +10,16 @@ from dagster import AssetExecutionContext, MaterializeResult
 from rvbbit_assets.assets.anomaly_scores import anomaly_scores, build_anomaly_scores
 from rvbbit_assets.assets.baselines import HISTORY, build_baselines, runs_per_day
 from rvbbit_assets.assets.detection_settings import REGRESSION_CONSTANTS, DetectionSettings
-from rvbbit_assets.assets.history import HistoryStages, run_stage_over_history, with_history
+from rvbbit_assets.assets.history import (
+    HistoryStages,
+    design_beside_ours,
+    run_stage_over_history,
+)
 from rvbbit_assets.assets.input_clusters import input_clusters
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
 from rvbbit_assets.assets.priced_runs import priced_runs
 from rvbbit_assets.assets.session_facts import session_facts
-from rvbbit_assets.day_partitions import DayRange, load_sql, render_sql_template, replace_days
+from rvbbit_assets.day_partitions import DayRange, replace_days
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
 # Each run carries a series of up to 150 earlier runs through the query: whole days of up to
@@ -30,12 +34,7 @@ SPECIES_HISTORY: HistoryStages = (
 
 
 def regression_flags_sql() -> str:
-    significant = render_sql_template(__file__, "significant_regressions")
-    return with_history(
-        "SELECT design.*, significant.* EXCEPT (session_id)\n"
-        f"FROM ({load_sql(__file__, 'regression_flags')}) AS design\n"
-        f"LEFT JOIN ({significant}) AS significant ON significant.session_id = design.session_id"
-    )
+    return design_beside_ours(__file__, "regression_flags", "significant_regressions")
 
 
 def build_regression_flags(

@@ -397,14 +397,8 @@ def _call_rows(
     sub = rng.random(n) < cell.sub_rate
     if cell.tool:
         call = json.dumps([{"id": "call_1", "type": "function", "function": {"name": cell.tool}}])
-        blocks.add(
-            group.sess[tool], base + TOOL_CALL, "tool_call", "tool", **common,
-            tool_calls=call, gap_us=rng.integers(5_000, 50_000, int(tool.sum())),
-        )
-        blocks.add(
-            group.sess[tool], base + TOOL_RESULT, "tool_result", "tool", **common,
-            content=_TOOL_RESULT, gap_us=rng.integers(200_000, 4 * MICROS, int(tool.sum())),
-        )
+        _tool_round(rng, blocks, group.sess[tool], base + TOOL_CALL, base + TOOL_RESULT,
+                    common, call)
     window = np.where(sub, rng.integers(5 * MICROS, 60 * MICROS, n), 0)
     child_window[group.sess[sub]] = window[sub]
     blocks.add(
@@ -423,20 +417,30 @@ def _call_rows(
     if cell.tool:
         # Some tool answers need another round: one more tool call and one more LLM turn.
         again = tool & (rng.random(n) < calls.world.extra_tool_round_rate)
-        blocks.add(
-            group.sess[again], base + TOOL_CALL_2, "tool_call", "tool", **common,
-            tool_calls=call, gap_us=rng.integers(5_000, 50_000, int(again.sum())),
-        )
-        blocks.add(
-            group.sess[again], base + TOOL_RESULT_2, "tool_result", "tool", **common,
-            content=_TOOL_RESULT, gap_us=rng.integers(200_000, 4 * MICROS, int(again.sum())),
-        )
+        _tool_round(rng, blocks, group.sess[again], base + TOOL_CALL_2, base + TOOL_RESULT_2,
+                    common, call)
         tokens_in_3 = tokens_in_2 + tokens_out_2 + rng.integers(300, 1_500, n) * group.in_factor
         _later_turn(
             calls, blocks, cell, position, group, again, base + AGENT_TURN_3, 3,
             tokens_in_3.astype(np.int64), np.zeros(n, dtype=np.int64),
         )
     _reforge_rows(calls, blocks, cell, position, group, model, requested, tokens_out)
+
+
+def _tool_round(
+    rng: np.random.Generator,
+    blocks: _Blocks,
+    sessions: np.ndarray,
+    call_order: int,
+    result_order: int,
+    common: dict[str, int],
+    call: str,
+) -> None:
+    """A tool call and its result in each of `sessions`."""
+    blocks.add(sessions, call_order, "tool_call", "tool", **common,
+               tool_calls=call, gap_us=rng.integers(5_000, 50_000, len(sessions)))
+    blocks.add(sessions, result_order, "tool_result", "tool", **common,
+               content=_TOOL_RESULT, gap_us=rng.integers(200_000, 4 * MICROS, len(sessions)))
 
 
 def _later_turn(
