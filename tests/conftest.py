@@ -24,7 +24,12 @@ os.environ.pop("DAGSTER_HOME", None)
 from pinned_dates import migrate_test_databases  # noqa: E402
 from shared_demo import SHARED_DEMO, SharedDemo, SharedDemoLifetime  # noqa: E402
 
+from rvbbit_assets import store as store_module  # noqa: E402
 from rvbbit_assets.store import ClickHouseStore  # noqa: E402
+
+# Two test workers share two cores: a query's second thread only adds CPU on the tests'
+# small tables (14% of a tiny day's run), so each test process queries on one thread.
+store_module.CLIENT_SETTINGS["max_threads"] = 1
 
 _database_numbers = itertools.count(1)
 
@@ -68,7 +73,7 @@ def shared_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedDemo
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items[:] = SharedDemoLifetime.grouped(items)
-    # Under `pytest -n 3 --dist loadgroup` (make test) each group runs in one worker, in
+    # Under `pytest -n 2 --dist loadgroup` (make test) each group runs in one worker, in
     # order: a module keeps its module fixtures, and the shared demo is built once.
     demo_modules = {item.path for item in items if SHARED_DEMO in item.fixturenames}
     for item in items:

@@ -37,8 +37,9 @@ def random_runs(seed: int = 11) -> list[Run]:
 
 
 def _analysed_tables(store: ClickHouseStore) -> dict:
-    return {name: table(store, name, exclude=("analyzed_at",) if name == "cascade_analytics"
-                        else ()) for name in STAGES}
+    with store.session("test read"):  # one open of the engine for every table
+        return {name: table(store, name, exclude=("analyzed_at",)
+                            if name == "cascade_analytics" else ()) for name in STAGES}
 
 
 @pytest.fixture
