@@ -12,7 +12,11 @@ from runs import Row, Run, write_runs
 
 from rvbbit_assets.assets import baselines, regression_flags
 from rvbbit_assets.assets.alerts import build_alerts
-from rvbbit_assets.assets.detection_settings import SCORE_CONSTANTS, DetectionSettings
+from rvbbit_assets.assets.detection_settings import (
+    BASELINE_CONSTANTS,
+    SCORE_CONSTANTS,
+    DetectionSettings,
+)
 from rvbbit_assets.day_partitions import DayRange
 
 # USD per token (input, output), as a provider bills them.
@@ -264,3 +268,19 @@ def test_no_cost_anomaly_alert_below_the_minimum_impact(scored, module_store, mo
     assert alerted() == set(spikes.index)
     monkeypatch.setenv("RVBBIT_ALERT_MIN_IMPACT_USD", str(smallest * 1.0001))
     assert alerted() == set(spikes.index) - {spikes["cost_anomaly_impact_usd"].idxmin()}
+
+
+def test_a_new_cascade_is_compared_with_its_latest_runs_of_the_day(store, monkeypatch):
+    # The same-day comparison is bounded like the earlier days' one: a large cascade's first
+    # day is never a comparison of every run with every earlier run (memory grew with its
+    # square: 30k runs in a day needed more than 21 GB).
+    monkeypatch.setitem(BASELINE_CONSTANTS, "baseline_runs", 5)
+    rng = random.Random(5)
+    runs = [Run(f"first-day-{i:02}", "young", at(0, 8, i), two_cells(rng)) for i in range(12)]
+    with store.session("test data") as session:
+        write_runs(session, runs)
+    analyse(store, day(0))
+    baseline = table(store, "baselines").set_index("session_id")
+    # Fewer than 3 earlier runs are no comparison (min_cascade_runs), then up to 5.
+    assert baseline["robust_baseline_runs"].tolist() == [0, 0, 0, 3, 4] + [5] * 7
+    assert baseline.loc["first-day-11", "robust_baseline"] == "cascade"

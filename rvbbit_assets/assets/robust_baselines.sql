@@ -105,21 +105,18 @@ by_key AS MATERIALIZED
 by_earlier_days AS MATERIALIZED
 (
     -- Per key and scored day: the statistics of the latest {baseline_runs} runs of the
-    -- earlier days, and the key's runs of that day (for keys new that day). One row per key
-    -- maps over its days, so the key's runs are never copied per day (a cascade's are many).
+    -- earlier days. One row per key maps over its days, so the key's runs are never copied
+    -- per day (a cascade's are many).
     SELECT
         cascade_id,
         level,
         key,
         day_baseline.1 AS scored_day,
-        day_baseline.2 AS same_day_runs,
-        {{- named_statistics("day_baseline.3", 1) }}
+        {{- named_statistics("day_baseline.2", 1) }}
     FROM by_key
     ARRAY JOIN arrayMap(
         scored_day -> (
             scored_day,
-            arraySlice(key_runs, indexOf(key_runs.3, scored_day),
-                       countEqual(key_runs.3, scored_day)),
             arrayMap(window -> ({{ window_statistics("window") }}),
                      [arraySlice(key_runs, {{ window_start() }},
                                  indexOf(key_runs.3, scored_day) - {{ window_start() }})])[1]),
@@ -144,12 +141,34 @@ candidates AS MATERIALIZED
         ON b.scored_day = s.day AND b.cascade_id = s.cascade_id AND b.level = level_key.1
            AND b.key = level_key.2
 ),
+needs_same_day AS MATERIALIZED
+(
+    -- Runs with no such baseline (a new cascade or input size, the history's first day),
+    -- with the levels they may be compared at on their day: their input, else their cascade
+    -- and size, else, in a cascade's first day only, their cascade (better a thin comparison
+    -- than none; an older cascade's first input of a new size is not compared with smaller
+    -- ones).
+    SELECT session_id, cascade_id, day, level_key
+    FROM
+    (
+        SELECT
+            session_id,
+            cascade_id,
+            day,
+            session_id NOT IN
+                (SELECT session_id FROM candidates WHERE level = 'whole' AND runs > 0)
+                AS is_new,
+            {{ level_keys("scored") }} AS level_keys
+        FROM scored
+        WHERE session_id NOT IN (SELECT session_id FROM candidates WHERE enough)
+    )
+    ARRAY JOIN arrayFilter(k -> k.1 IN ('input', 'cascade') OR k.1 = 'whole' AND is_new,
+                           level_keys) AS level_key
+),
 same_day AS
 (
-    -- Runs with no such baseline (a new cascade or input size, the history's first day):
-    -- the earlier runs of the same day of their input, else of their cascade and size, else,
-    -- in a cascade's first day only, of their cascade (better a thin comparison than none;
-    -- an older cascade's first input of a new size is not compared with smaller ones).
+    -- Those runs against the latest {baseline_runs} earlier runs of their day at that level
+    -- (a frame of a window: a day of a large cascade is never copied per run).
     SELECT
         session_id,
         10 + indexOf(['input', 'cluster', 'cascade', 'whole'], level) AS level_order,
@@ -158,30 +177,18 @@ same_day AS
     FROM
     (
         SELECT
-            n.session_id AS session_id,
-            b.level AS level,
-            b.same_day_runs AS same_day_runs,
-            indexOf(b.same_day_runs.2, n.session_id) AS position
-        FROM
-        (
-            SELECT
-                session_id,
-                cascade_id,
-                day,
-                session_id NOT IN
-                    (SELECT session_id FROM candidates WHERE level = 'whole' AND runs > 0)
-                    AS is_new,
-                level_key
-            FROM scored
-            ARRAY JOIN arrayFilter(k -> k.1 IN ('input', 'cascade') OR k.1 = 'whole' AND is_new,
-                                   {{ level_keys("scored") }}) AS level_key
-            WHERE session_id NOT IN (SELECT session_id FROM candidates WHERE enough)
-        ) AS n
-        INNER JOIN by_earlier_days AS b
-            ON b.scored_day = n.day AND b.cascade_id = n.cascade_id
-               AND b.level = n.level_key.1 AND b.key = n.level_key.2
+            session_id,
+            level_key.1 AS level,
+            arraySort(groupArrayLast({baseline_runs:UInt32})(run) OVER (
+                PARTITION BY cascade_id, day, level_key
+                ORDER BY created_at, session_id
+                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) AS window
+        FROM scored
+        ARRAY JOIN {{ level_keys("scored") }} AS level_key
+        WHERE (cascade_id, day, level_key) IN
+            (SELECT cascade_id, day, level_key FROM needs_same_day)
     )
-    ARRAY JOIN [arraySlice(same_day_runs, 1, position - 1)] AS window
+    WHERE (session_id, level) IN (SELECT session_id, level_key.1 FROM needs_same_day)
 ),
 chosen AS
 (
