@@ -9,6 +9,8 @@ from pathlib import Path
 
 from dagster import DagsterInstance, ExecuteInProcessResult
 
+from rvbbit_assets.assets.history import unanalysed_earlier_days
+from rvbbit_assets.assets.per_run import HISTORY_TABLES
 from rvbbit_assets.assets.pipeline import per_run_assets, refreshed_after_runs, store_asset_keys
 from rvbbit_assets.checks import pipeline_checks
 from rvbbit_assets.config import Settings
@@ -59,21 +61,23 @@ def materialize_days(
                    kept_in_instance=not instance.is_ephemeral)
     if found.days is None and start is None:
         return MaterializeOutcome(days=None, success=True, run_ids=(), **context)
-    days = DayRange(first, last)
-    stages = [a.key.to_user_string() for a in per_run_assets]
-    if refresh_downstream:
-        stages += [a.key.to_user_string() for a in refreshed_after_runs]
-    checks = sum(len(c.check_keys) for c in pipeline_checks)
-    watch = (RunProgress(progress, f"Analysing {days}", stages, checks)
-             if progress is not None and not verbose else None)
-    logging = RunLogging.choose(watch, verbose)
-    if progress is not None:
-        progress.note(f"Analysing {days} ({day_count(days)}): {len(stages)} stages and "
-                      f"{checks} data-quality checks.")
     results: list[ExecuteInProcessResult] = []
     # The steps run in this process, one after another: holding the store for the whole
     # run lets them share one open engine (opening chDB costs more as the store grows).
-    with store.session(f"rvbbit-analytics materialize {days}") as session:
+    with store.session("rvbbit-analytics materialize") as session:
+        # Later days compare with earlier ones: start at an earlier day never analysed.
+        earlier = unanalysed_earlier_days(session, first, HISTORY_TABLES)
+        days = DayRange(earlier[0] if earlier else first, last)
+        stages = [a.key.to_user_string() for a in per_run_assets]
+        if refresh_downstream:
+            stages += [a.key.to_user_string() for a in refreshed_after_runs]
+        checks = sum(len(c.check_keys) for c in pipeline_checks)
+        watch = (RunProgress(progress, f"Analysing {days}", stages, checks)
+                 if progress is not None and not verbose else None)
+        logging = RunLogging.choose(watch, verbose)
+        if progress is not None:
+            progress.note(f"Analysing {days} ({day_count(days)}): {len(stages)} stages and "
+                          f"{checks} data-quality checks.")
         results.append(execute_assets(
             [*per_run_assets, *pipeline_checks],  # blocking checks stop a bad day early
             store, instance, logging,
@@ -92,5 +96,7 @@ def materialize_days(
         failed_steps=tuple(watch.failed_steps) if watch else (),
         failed_checks=tuple(sorted(watch.failed_checks)) if watch else (),
         seconds=time.monotonic() - started,
+        unanalysed_earlier_days=len(earlier),
+        asked_from=first,
         **context,
     )

@@ -53,6 +53,8 @@ class MaterializeOutcome:
     failed_steps: tuple[str, ...] = ()
     failed_checks: tuple[str, ...] = ()
     seconds: float = 0.0
+    unanalysed_earlier_days: int = 0  # earlier days with runs never analysed: started there
+    asked_from: date | None = None
 
     @property
     def run_id(self) -> str | None:
@@ -86,6 +88,11 @@ class MaterializeOutcome:
             f"  Dagster {runs}: in the Dagster UI." if self.kept_in_instance else
             f"  Dagster {runs}: in a temporary instance, gone when this ends (set DAGSTER_HOME "
             "to keep runs for the UI).")
+        if self.unanalysed_earlier_days:
+            lines.append(
+                f"  Started at {self.days.first}, not {self.asked_from}: "
+                f"{self.unanalysed_earlier_days} earlier days had runs never analysed, and "
+                "later days are compared with them.")
         if self.runs_before_partitions_start:
             lines.append(f"  Left out: {self.runs_before_partitions_start:,} runs started "
                          f"before RVBBIT_PARTITIONS_START ({self.partitions_start}).")

@@ -9,15 +9,10 @@ from datetime import date
 from dagster import AssetExecutionContext, MaterializeResult
 
 from rvbbit_assets.assets.detection_settings import BASELINE_CONSTANTS, DetectionSettings
-from rvbbit_assets.assets.history import (
-    FACTS_HISTORY,
-    HistoryStages,
-    design_beside_ours,
-    run_stage_over_history,
-)
+from rvbbit_assets.assets.history import design_beside_ours, run_stage_over_history
 from rvbbit_assets.assets.input_clusters import input_clusters
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
-from rvbbit_assets.assets.priced_runs import build_priced_runs, priced_runs
+from rvbbit_assets.assets.priced_runs import priced_runs
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.day_partitions import DayRange, replace_days
 from rvbbit_assets.store import ClickHouseStore, StoreSession
@@ -26,8 +21,6 @@ from rvbbit_assets.store import ClickHouseStore, StoreSession
 # days of up to this many runs at a time bound its memory (about 0.5 GB per million runs),
 # while most ranges take one query (each query reads the look-back again).
 RUNS_PER_QUERY = 2_000_000
-# Earlier days' runs are compared at their usual prices.
-HISTORY: HistoryStages = (*FACTS_HISTORY, (build_priced_runs, "priced_runs"))
 
 
 def baselines_sql() -> str:
@@ -85,4 +78,4 @@ def build_baselines(
     ),
 )
 def baselines(context: AssetExecutionContext, store: ClickHouseStore) -> MaterializeResult:
-    return run_stage_over_history(context, store, build_baselines, HISTORY)
+    return run_stage_over_history(context, store, build_baselines)

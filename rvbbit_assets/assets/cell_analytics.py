@@ -8,7 +8,7 @@ stddev, run count), z-scores against it, and the cell's share of the run's cost.
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
-from rvbbit_assets.assets.history import FACTS_HISTORY, run_stage_over_history
+from rvbbit_assets.assets.history import run_stage_over_history
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.assets.sources import unified_logs
@@ -76,4 +76,4 @@ def build_cell_analytics(session: StoreSession, days: DayRange) -> StageSummary:
     ),
 )
 def cell_analytics(context: AssetExecutionContext, store: ClickHouseStore) -> MaterializeResult:
-    return run_stage_over_history(context, store, build_cell_analytics, FACTS_HISTORY)
+    return run_stage_over_history(context, store, build_cell_analytics)

@@ -20,7 +20,7 @@ from rvbbit_assets.analysis.cost_model import (
 )
 from rvbbit_assets.analysis.cost_training import TrainingJob, train_versions
 from rvbbit_assets.assets.groups import MODELS_GROUP
-from rvbbit_assets.assets.history import FACTS_HISTORY, run_stage_over_history
+from rvbbit_assets.assets.history import run_stage_over_history
 from rvbbit_assets.assets.input_clusters import input_clusters
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
 from rvbbit_assets.assets.session_facts import session_facts
@@ -126,4 +126,4 @@ def versions_markdown(models: list[CostModelVersion]) -> str:
 def cost_prediction_model(
     context: AssetExecutionContext, store: ClickHouseStore
 ) -> MaterializeResult:
-    return run_stage_over_history(context, store, build_cost_predictions, FACTS_HISTORY)
+    return run_stage_over_history(context, store, build_cost_predictions)

@@ -1,12 +1,12 @@
-"""The look-back population of baselines and regression windows.
+"""The look-back population of baselines and regression windows, and the rule that it is
+complete.
 
 A day's baselines compare each run with every earlier run, whatever day it is in, so the
-earlier days of the stages a stage reads (session_facts and input_clusters, and for the
-recommended detection priced_runs, baselines and anomaly_scores) must exist. Each is a
-function of the source data and of earlier days only, so when an earlier day is missing
-(days materialized out of order, or a first run on a range in the middle), those stages are
-built for it here first, in pipeline order, and recorded as materializations of their
-assets. That keeps results identical whatever order days are materialized in.
+earlier days of the stages a stage reads (reads_earlier_days declares them: session_facts
+and input_clusters, and for the recommended detection priced_runs and anomaly_scores) must
+have been analysed. A stage over days whose earlier days were not is refused, naming them,
+rather than computed over a partial population: that keeps results identical whatever
+order days are materialized in. The sensor and `materialize` start at such a day instead.
 """
 
 from __future__ import annotations
@@ -14,11 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from dagster import AssetExecutionContext, AssetMaterialization, MaterializeResult
+from dagster import AssetExecutionContext, Failure, MaterializeResult
 
-from rvbbit_assets.assets.input_clusters import build_input_clusters
-from rvbbit_assets.assets.per_run import StageBuilder, day_range, run_stage
-from rvbbit_assets.assets.session_facts import build_session_facts
+from rvbbit_assets.assets.per_run import HISTORY_TABLES, StageBuilder, day_range, run_stage
 from rvbbit_assets.day_partitions import DayRange, load_sql, render_sql_template
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
@@ -39,78 +37,47 @@ def design_beside_ours(module_file: str, design: str, ours: str) -> str:
     )
 
 
-def _materialized_days(session: StoreSession, table: str) -> set[date]:
-    return {
-        date(int(pid[:4]), int(pid[4:6]), int(pid[6:]))
-        for (pid,) in session.rows(
-            "SELECT DISTINCT partition_id FROM system.parts"
-            " WHERE database = {db:String} AND table = {t:String} AND active",
-            {"db": session.analytics_database, "t": table},
-        )
-    }
+def unanalysed_earlier_days(
+    session: StoreSession, before: date, stages: Sequence[str]
+) -> list[date]:
+    """The days before `before` (from the partitions start) that have runs in the source but
+    were never written by one of `stages` (day_writes records every day a stage wrote, runs
+    or none)."""
+    return [day for (day,) in session.rows(
+        load_sql(__file__, "unanalysed_earlier_days"),
+        {"first": DayRange(session.settings.partitions_start, before).start,
+         "before": DayRange(before, before).start, "stages": list(stages)},
+    )]
 
 
-# (builder, asset name) of each earlier-day stage a stage reads, in pipeline order.
-HistoryStages = Sequence[tuple[StageBuilder, str]]
-# What every history reader needs: the facts and input clusters of the earlier runs.
-FACTS_HISTORY: HistoryStages = (
-    (build_session_facts, "session_facts"),
-    (build_input_clusters, "input_clusters"),
-)
-
-
-def missing_history(
-    session: StoreSession, days: DayRange, stages: HistoryStages
-) -> DayRange | None:
-    """The span of earlier days that have runs in the source but lack one of the stages."""
-    source_days = {
-        day
-        for (day,) in session.rows(
-            "SELECT DISTINCT toDate(created_at) FROM ${source}.cascade_sessions"
-            " WHERE created_at >= {first:DateTime} AND created_at < {start:DateTime}",
-            {"first": DayRange(session.settings.partitions_start, days.first).start,
-             "start": days.start},
-        )
-    }
-    analysed = set.intersection(*(_materialized_days(session, name) for _, name in stages))
-    missing = sorted(source_days - analysed)
-    return DayRange(missing[0], missing[-1]) if missing else None
-
-
-def ensure_history(
-    context: AssetExecutionContext,
-    session: StoreSession,
-    days: DayRange,
-    stages: HistoryStages,
-) -> DayRange | None:
-    """Build the stages of any earlier day not analysed yet; return that span."""
-    missing = missing_history(session, days, stages)
-    if missing is None:
-        return None
-    context.log.info(f"earlier days {missing} were not analysed yet: building their facts first")
-    for build, asset_name in stages:
-        summary = build(session, missing)
-        for day in missing.days:
-            context.log_event(
-                AssetMaterialization(
-                    asset_key=asset_name,
-                    partition=day.isoformat(),
-                    description=f"built as history for {days}",
-                    metadata={"built_for": str(days), "span_rows": summary["dagster/row_count"]},
-                )
-            )
-    return missing
+def earlier_day_stages(context: AssetExecutionContext) -> list[str]:
+    """The stages whose earlier days this asset reads (reads_earlier_days declares them)."""
+    spec = context.assets_def.specs_by_key[context.asset_key]
+    return [name for dep in spec.deps
+            if (name := dep.asset_key.to_user_string()) in HISTORY_TABLES]
 
 
 def run_stage_over_history(
-    context: AssetExecutionContext,
-    store: ClickHouseStore,
-    build: StageBuilder,
-    history: HistoryStages,
+    context: AssetExecutionContext, store: ClickHouseStore, build: StageBuilder
 ) -> MaterializeResult:
-    """`run_stage` for a stage that reads the `history` stages of earlier days: complete
-    those days first."""
+    """`run_stage` for a stage that reads earlier days: refuse, naming them, when an earlier
+    day with runs was never analysed, since the stage would compare with a population that
+    lacks it (and give other results than in day order). The sensor and `materialize` start
+    their runs at such a day; a run launched by hand over later days only is refused."""
     days = day_range(context)
+    stages = earlier_day_stages(context)
     with store.session(f"history check {days} (run {context.run.run_id[:8]})") as session:
-        ensure_history(context, session, days, history)
+        missing = unanalysed_earlier_days(session, days.first, stages)
+    if missing:
+        span = DayRange(missing[0], days.last)
+        raise Failure(
+            description=(
+                f"{len(missing)} earlier days with runs were not analysed yet (first "
+                f"{missing[0]}, last {missing[-1]}; stages read: {', '.join(stages)}). "
+                f"Materialize {span} as one backfill, or let the sensor do it."
+            ),
+            metadata={"unanalysed_days": ", ".join(map(str, missing[:50])),
+                      "materialize_instead": str(span)},
+            allow_retries=False,
+        )
     return run_stage(context, store, build)

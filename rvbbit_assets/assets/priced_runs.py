@@ -11,7 +11,7 @@ from dagster import AssetExecutionContext, MaterializeResult
 from rvbbit_assets.assets.detection_settings import PRICING_CONSTANTS, DetectionSettings
 from rvbbit_assets.assets.history import run_stage_over_history
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
-from rvbbit_assets.assets.session_facts import build_session_facts, session_facts
+from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.day_partitions import DayRange, render_sql_template, replace_days
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
@@ -49,6 +49,4 @@ def build_priced_runs(
     ),
 )
 def priced_runs(context: AssetExecutionContext, store: ClickHouseStore) -> MaterializeResult:
-    return run_stage_over_history(
-        context, store, build_priced_runs, ((build_session_facts, "session_facts"),)
-    )
+    return run_stage_over_history(context, store, build_priced_runs)

@@ -7,14 +7,10 @@ runs anomaly_scores flagged.
 
 from dagster import AssetExecutionContext, MaterializeResult
 
-from rvbbit_assets.assets.anomaly_scores import anomaly_scores, build_anomaly_scores
-from rvbbit_assets.assets.baselines import HISTORY, build_baselines, runs_per_day
+from rvbbit_assets.assets.anomaly_scores import anomaly_scores
+from rvbbit_assets.assets.baselines import runs_per_day
 from rvbbit_assets.assets.detection_settings import REGRESSION_CONSTANTS, DetectionSettings
-from rvbbit_assets.assets.history import (
-    HistoryStages,
-    design_beside_ours,
-    run_stage_over_history,
-)
+from rvbbit_assets.assets.history import design_beside_ours, run_stage_over_history
 from rvbbit_assets.assets.input_clusters import input_clusters
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
 from rvbbit_assets.assets.priced_runs import priced_runs
@@ -25,12 +21,6 @@ from rvbbit_assets.store import ClickHouseStore, StoreSession
 # Each run carries a series of up to 150 earlier runs through the query: whole days of up to
 # this many runs at a time bound its memory (about 1 GB), while small ranges take one query.
 RUNS_PER_QUERY = 200_000
-# The species' earlier runs are left out when anomaly_scores flagged them.
-SPECIES_HISTORY: HistoryStages = (
-    *HISTORY,
-    (build_baselines, "baselines"),
-    (build_anomaly_scores, "anomaly_scores"),
-)
 
 
 def regression_flags_sql() -> str:
@@ -80,4 +70,4 @@ def build_regression_flags(
     ),
 )
 def regression_flags(context: AssetExecutionContext, store: ClickHouseStore) -> MaterializeResult:
-    return run_stage_over_history(context, store, build_regression_flags, SPECIES_HISTORY)
+    return run_stage_over_history(context, store, build_regression_flags)

@@ -29,6 +29,8 @@ from dagster import (
     sensor,
 )
 
+from rvbbit_assets.assets.history import unanalysed_earlier_days
+from rvbbit_assets.assets.per_run import HISTORY_TABLES
 from rvbbit_assets.assets.pipeline import per_run_assets, refreshed_after_runs, store_asset_keys
 from rvbbit_assets.checks import pipeline_checks
 from rvbbit_assets.config import setting
@@ -107,6 +109,10 @@ def evaluate_tick(
             # only fail deep inside a query would hide the cause.
             check_source_schema(session)
             findings = find_days_to_analyse(session, cursor, now)
+            # A request must start at any earlier day never analysed: later days compare
+            # with it, and their stages refuse until it is.
+            unanalysed = (unanalysed_earlier_days(session, now.date(), HISTORY_TABLES)
+                          if findings.days or findings.evidenced or outcomes.owed else [])
     except StoreBusyError as exc:
         return SensorResult(skip_reason=SkipReason(f"store busy, retrying next tick: {exc}"))
     found, requested, notes = requestable(
@@ -133,6 +139,8 @@ def evaluate_tick(
             skip_reason=SkipReason("no new finished runs and no changed recent days"),
             cursor=seen.dump(),
         )
+    if unanalysed and unanalysed[0] < min(days):
+        days[unanalysed[0]] = f"{len(unanalysed)} earlier days never analysed, from this one"
     for d, why in sorted(days.items()):
         context.log.info(f"{d}: {why}")
     if owed is not None:

@@ -6,7 +6,7 @@
 - Every RVBBIT_SENSOR_RECONCILE_SECONDS (300), and on the first tick: every finished run
   without a cascade_analytics row, whatever happened to the run that should have made it.
 - Days whose stages were computed before an earlier day's facts were rewritten (a rerun of
-  that day from the UI or the CLI, or a history build): they read a stale history.
+  that day from the UI or the CLI): they read a stale history.
 
 The first two compare each run found with its analysis, so a merge of old log parts, which
 rewrites old rows into a new part, is not new work.
