@@ -105,13 +105,14 @@ def test_model_beats_the_naive_baseline(modelled):
 
 def test_the_rerun_of_the_model_alone_gives_the_same_model_and_predictions(modelled, store):
     demo_store, demo = modelled
-    # The shared store stays as it is: its per-run facts are copied into fresh databases,
-    # where only cost_prediction_model reruns, over the load's last week (training is what
-    # costs: one version from scratch, the one with the most runs behind it).
+    # The shared store stays as it is: its per-run facts (and the record of the days they
+    # were written) are copied into fresh databases, where only cost_prediction_model
+    # reruns, over the load's last week (training is what costs: one version from scratch,
+    # the one with the most runs behind it).
     copier = ClickHouseStore(source_database=demo_store.analytics_database,
                              analytics_database=store.analytics_database)
     with copier.session("test copy facts") as session:
-        for name in ("session_facts", "input_clusters"):
+        for name in ("session_facts", "input_clusters", "day_writes"):
             session.command(f"INSERT INTO ${{analytics}}.{name} SELECT * FROM ${{source}}.{name}")
     twin = ClickHouseStore(source_database=demo_store.source_database,
                            analytics_database=store.analytics_database)
