@@ -17,14 +17,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # After the demo: partitions from the store's first run, `materialize`, then the Dagster UI
-# (:3000) and the analytics page (:8765) until Ctrl-C (rvbbit_assets/local_stack.py).
+# (:3000) and the analytics page (:8765) until Ctrl-C (rvbbit_assets/cli/local_stack.py).
 # `make run VERBOSE=1` shows every Dagster event and server line.
 run: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)
 	@cp deploy/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/rvbbit-analytics init --with-source
 	$(BIN)/rvbbit-analytics demo --if-empty
-	$(BIN)/python -m rvbbit_assets.local_stack $(if $(VERBOSE),--verbose)
+	$(BIN)/python -m rvbbit_assets.cli.local_stack $(if $(VERBOSE),--verbose)
 
 # Two test workers, one per core (a third only adds contention: 800 s against 726 s).
 test: $(STAMP) browser

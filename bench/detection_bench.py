@@ -47,11 +47,11 @@ ROWS = (
 def worker(case: str) -> dict:
     from dagster import DagsterInstance
 
+    from rvbbit_assets.cli.materialize import materialize_days
     from rvbbit_assets.demo import generate_demo
     from rvbbit_assets.demo.detection_report import detection_report
-    from rvbbit_assets.materialize import materialize_days
-    from rvbbit_assets.schema import apply_migrations
     from rvbbit_assets.store import ClickHouseStore
+    from rvbbit_assets.store.migrations import apply_migrations
 
     world, seed = case.split(":")
     store = ClickHouseStore()

@@ -68,8 +68,8 @@ LIMITING = {"backfill_seconds": ("backfill_stages",), "new_day_seconds": ("new_d
 def generate(case_name: str) -> dict:
     """In its own process: the case's demo data, ending yesterday (a full last day)."""
     from rvbbit_assets.demo import generate_demo
-    from rvbbit_assets.schema import apply_migrations
     from rvbbit_assets.store import ClickHouseStore
+    from rvbbit_assets.store.migrations import apply_migrations
 
     case = CASES[case_name]
     started = time.perf_counter()
@@ -123,7 +123,7 @@ def backfill_and_new_day(generated: dict) -> dict:
     from dagster import DagsterInstance
     from stage_times import RssSampler, cpu_seconds, stage_table
 
-    from rvbbit_assets.materialize import materialize_days
+    from rvbbit_assets.cli.materialize import materialize_days
     from rvbbit_assets.store import ClickHouseStore
 
     store = ClickHouseStore()
@@ -153,7 +153,7 @@ def backfill_and_new_day(generated: dict) -> dict:
 
 def sensor_tick_seconds(store) -> tuple[float, float]:
     """The sensor's queries: the first tick (reconciliation) and a steady-state tick."""
-    from rvbbit_assets.day_partitions import utc_now
+    from rvbbit_assets.orchestration.day_range import utc_now
     from rvbbit_assets.sensors.new_cascade_sessions import find_days_to_analyse
 
     with store.session("bench sensor") as session:

@@ -5,7 +5,7 @@ names its variable, its default and its range, and `Settings.from_env()` reads t
 at once, with a `ConfigError` naming the variable for a value out of range. Code reads a
 `Settings`: asset code from its store session (`session.settings`), the rest from the
 store resource (`store.settings()`). DAGSTER_HOME, TERM and the launcher's own
-environment (local_stack.py) are not settings of the product and stay where they are.
+environment (cli/local_stack.py) are not settings of the product and stay where they are.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ VARIABLES: tuple[Variable, ...] = (
     _variable("RVBBIT_SENSOR_STORE_WAIT_SECONDS", "number", 5.0, 0, 300),
     _variable("RVBBIT_SENSOR_RETRY_SECONDS", "number", 30.0, 0, 3600),
     _variable("RVBBIT_SENSOR_RECONCILE_SECONDS", "number", 300.0, 0, 86400),
-    # The API and the page (what the token guards: rvbbit_assets/api/access.py).
+    # The API and the page (what the token guards: rvbbit_assets/serving/access.py).
     _variable("RVBBIT_API_STORE_WAIT_SECONDS", "number", 5.0, 0, 300),
     _variable("RVBBIT_API_TOKEN", "token", None),
 )
@@ -185,7 +185,7 @@ class Settings:
     source_database: str
     analytics_database: str
     # None: single server or embedded. A name: DDL runs ON CLUSTER with Replicated engines
-    # (rvbbit_assets/cluster.py, docs/deploy.md).
+    # (rvbbit_assets/store/cluster_ddl.py, docs/deploy.md).
     cluster: str | None
     partitions_start: date
     lock_timeout_seconds: float

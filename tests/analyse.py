@@ -8,7 +8,7 @@ import pandas as pd
 from dagster import DagsterInstance
 from pinned_dates import BASE_DAY
 
-from rvbbit_assets.materialize import materialize_days
+from rvbbit_assets.cli.materialize import materialize_days
 from rvbbit_assets.store import ClickHouseStore
 
 

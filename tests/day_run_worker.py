@@ -15,7 +15,7 @@ from dagster import DagsterInstance, materialize
 
 from rvbbit_assets.assets.pipeline import per_run_assets
 from rvbbit_assets.checks import pipeline_checks
-from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG
+from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG
 from rvbbit_assets.store import ClickHouseStore
 
 if __name__ == "__main__":

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from rvbbit_assets.cluster import cluster_ddl
-from rvbbit_assets.schema import apply_migrations
 from rvbbit_assets.store import StoreSession
+from rvbbit_assets.store.cluster_ddl import cluster_ddl
+from rvbbit_assets.store.migrations import apply_migrations
 
 PINNED_NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 DEMO_END = date(2026, 11, 29)  # a demo load ends the day before PINNED_NOW, complete

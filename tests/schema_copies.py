@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-import rvbbit_assets.schema as schema
+import rvbbit_assets.store.migrations as schema
 
 
 def use_copied_migrations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

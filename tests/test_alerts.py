@@ -12,7 +12,7 @@ from analyse import analyse, at, day
 from dagster import DagsterInstance, materialize
 from runs import Row, Run, llm, write_runs
 
-from rvbbit_assets.alert_delivery import (
+from rvbbit_assets.assets.alert_delivery import (
     Alert,
     DeliverySettings,
     deliver,
@@ -20,7 +20,7 @@ from rvbbit_assets.alert_delivery import (
     redact_webhook,
 )
 from rvbbit_assets.assets.alerts import alerts
-from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, utc_now
+from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG, utc_now
 
 SECRET = "T000/B000/SECRET-TOKEN"
 BIG_WINDOW = str(24 * 365 * 30)  # hours: the pinned test runs (November 2026) are inside it

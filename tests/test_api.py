@@ -13,12 +13,12 @@ from runs import Row, Run, lineage_row, llm, write_lineage, write_runs
 from serving import serving
 from starlette.routing import Route
 
-from rvbbit_assets import cli
 from rvbbit_assets.analysis.alert_rules import ALERT_TYPES
-from rvbbit_assets.api import app as api_app
-from rvbbit_assets.api import create_app
 from rvbbit_assets.assets.alerts import alerts
-from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG
+from rvbbit_assets.cli import commands as cli
+from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG
+from rvbbit_assets.serving import app as api_app
+from rvbbit_assets.serving import create_app
 
 ODD_SESSION = "it's \"quoted\" \\ ☃ / ünïcode"
 ODD_CASCADE = "cascade 'with' \"quotes\" ☃"

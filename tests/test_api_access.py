@@ -8,11 +8,11 @@ import urllib.request
 import pytest
 from serving import serving
 
-from rvbbit_assets import cli
-from rvbbit_assets.api import create_app
-from rvbbit_assets.api.access import check_exposure, is_loopback
-from rvbbit_assets.api.app import app_to_serve
+from rvbbit_assets.cli import commands as cli
 from rvbbit_assets.config import ConfigError
+from rvbbit_assets.serving import create_app
+from rvbbit_assets.serving.access import check_exposure, is_loopback
+from rvbbit_assets.serving.app import app_to_serve
 
 TOKEN = "4f1c0e2a9b7d46f3a8e5c1d2b3a49e0f"
 WRONG = TOKEN[:-1] + "e"  # as long as the token, one character off

@@ -17,8 +17,8 @@ from runs import Run, llm, write_runs
 
 from rvbbit_assets.assets.pipeline import per_run_assets, refreshed_after_runs
 from rvbbit_assets.checks import pipeline_checks
-from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG
 from rvbbit_assets.definitions import defs
+from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG
 from rvbbit_assets.store import StoreSession
 
 # Tables an asset keeps for itself beside its own (memo, model versions, delivery state).

@@ -124,7 +124,7 @@ def _missing(value) -> bool:
 
 
 def test_error_outlier_history_is_configurable_and_said(store, monkeypatch):
-    from rvbbit_assets.api.views import session_analytics
+    from rvbbit_assets.serving.views import session_analytics
 
     monkeypatch.setenv("RVBBIT_ERROR_OUTLIER_MIN_PRIOR_RUNS", "5")
     runs = []

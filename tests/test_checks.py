@@ -20,8 +20,8 @@ from rvbbit_assets.checks.per_run_checks import (
     find_non_finite,
     find_unanalysed_or_duplicated,
 )
-from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, DayRange
-from rvbbit_assets.run_logging import RunLogging, execute_assets
+from rvbbit_assets.cli.run_logging import RunLogging, execute_assets
+from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG, DayRange
 
 # The stages the checks guard, without the models others own (a NaN would stop those first).
 STAGES = [session_facts, input_clusters, priced_runs, baselines, anomaly_scores, regression_flags,

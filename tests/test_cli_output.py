@@ -12,11 +12,11 @@ from analyse import at, day
 from dagster import DagsterInstance, asset
 from runs import Run, llm, write_runs
 
-from rvbbit_assets import cli
-from rvbbit_assets.run_logging import RunLogging, execute_assets
+from rvbbit_assets.cli import commands as cli
+from rvbbit_assets.cli.progress_line import ProgressLine
+from rvbbit_assets.cli.run_logging import RunLogging, execute_assets
+from rvbbit_assets.cli.run_progress import RunProgress
 from rvbbit_assets.store import ClickHouseStore
-from rvbbit_assets.terminal.progress_line import ProgressLine
-from rvbbit_assets.terminal.run_progress import RunProgress
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # anything but \t and \n
 

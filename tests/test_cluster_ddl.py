@@ -10,12 +10,13 @@ import pandas as pd
 import pytest
 from schema_copies import use_copied_migrations
 
-import rvbbit_assets.schema as schema
-from rvbbit_assets.cluster import ClusterDDLError, cluster_ddl, local_engine
+import rvbbit_assets.store.migrations as schema
 from rvbbit_assets.config import ConfigError
-from rvbbit_assets.day_partitions import DayRange, replace_days_with_frame, staging_copy
-from rvbbit_assets.schema import apply_migrations, migrations, schema_ddl
+from rvbbit_assets.orchestration.day_range import DayRange
 from rvbbit_assets.store import ClickHouseStore, StoreSession, render_sql
+from rvbbit_assets.store.cluster_ddl import ClusterDDLError, cluster_ddl, local_engine
+from rvbbit_assets.store.migrations import apply_migrations, migrations, schema_ddl
+from rvbbit_assets.store.table_writes import replace_days_with_frame, staging_copy
 
 KEEPER = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
 

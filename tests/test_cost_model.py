@@ -20,13 +20,14 @@ from rvbbit_assets.analysis.cost_model import (
     MIN_TRAINING_RUNS,
     CostModelVersion,
 )
-from rvbbit_assets.api import create_app
-from rvbbit_assets.api.reads.cost_estimate import estimate_cost
 from rvbbit_assets.assets import cost_prediction_model as cost_model_asset
 from rvbbit_assets.assets.cost_prediction_model import cost_prediction_model, week_start
-from rvbbit_assets.cli import main
-from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, load_sql, utc_now
+from rvbbit_assets.cli.commands import main
+from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG, utc_now
+from rvbbit_assets.serving import create_app
+from rvbbit_assets.serving.reads.cost_estimate import estimate_cost
 from rvbbit_assets.store import ClickHouseStore
+from rvbbit_assets.store.sql_files import load_sql
 
 FEATURES_SQL = load_sql(cost_model_asset.__file__, "cost_features")
 INPUT = '{"rows": [1, 2]}'

@@ -14,7 +14,7 @@ from rvbbit_assets.analysis.cost_model import (
     training_fingerprint,
     training_window,
 )
-from rvbbit_assets.worker_pool import pool_allowed
+from rvbbit_assets.analysis.worker_pool import pool_allowed
 
 VERSION = datetime(2026, 3, 2)  # a Monday
 

@@ -8,7 +8,8 @@ from runs import Run, llm, write_runs
 
 from rvbbit_assets.assets import session_facts
 from rvbbit_assets.assets.session_facts import build_session_facts
-from rvbbit_assets.day_partitions import DayRange, replace_days_with_frame
+from rvbbit_assets.orchestration.day_range import DayRange
+from rvbbit_assets.store.table_writes import replace_days_with_frame
 
 
 def _alerts(days: list[date], tag: str) -> pd.DataFrame:

@@ -7,8 +7,8 @@ from dagster import DagsterInstance, build_sensor_context, materialize
 from runs import Run, llm, write_runs
 
 from rvbbit_assets.assets.pipeline import per_run_assets
-from rvbbit_assets.day_partitions import RANGE_START_TAG, utc_now
-from rvbbit_assets.materialize import materialize_days
+from rvbbit_assets.cli.materialize import materialize_days
+from rvbbit_assets.orchestration.day_range import RANGE_START_TAG, utc_now
 from rvbbit_assets.sensors.new_cascade_sessions import evaluate_tick
 
 

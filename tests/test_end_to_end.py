@@ -12,7 +12,7 @@ from analyse import analyse, row, table
 from dagster_dev import running_dagster
 from runs import Run, llm, write_runs
 
-from rvbbit_assets.day_partitions import utc_now
+from rvbbit_assets.orchestration.day_range import utc_now
 
 pytestmark = pytest.mark.slow
 LINEAGE_TARGETS = ("cascade_analytics", "alerts", "forecasts")

@@ -21,11 +21,11 @@ from runs import Run, llm, write_runs
 from store_worker import DEMO_END, DEMO_FIRST
 from test_determinism import STAGES, _analysed_tables
 
-from rvbbit_assets import cli
 from rvbbit_assets.assets.pipeline import per_run_assets
 from rvbbit_assets.checks import pipeline_checks
-from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG
+from rvbbit_assets.cli import commands as cli
 from rvbbit_assets.demo.generate import GROUND_TRUTH_FILE
+from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG
 from rvbbit_assets.store import ClickHouseStore, embedded_path
 
 TESTS = Path(__file__).resolve().parent

@@ -24,12 +24,12 @@ from rvbbit_assets.analysis.forecasting import (
     forecast_series,
     projection_sentence,
 )
-from rvbbit_assets.api.reads.forecasts import forecast_rows, weekly_projection
 from rvbbit_assets.assets.forecasts import forecasts, last_complete_day
 from rvbbit_assets.assets.pipeline import per_run_assets
-from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, utc_now
 from rvbbit_assets.demo import generate_demo
 from rvbbit_assets.demo.catalog import CASCADES
+from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG, utc_now
+from rvbbit_assets.serving.reads.forecasts import forecast_rows, weekly_projection
 from rvbbit_assets.store import ClickHouseStore
 
 # The hand-made histories end on a fixed, complete day (see pinned_dates.py); only the test

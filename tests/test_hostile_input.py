@@ -1,7 +1,7 @@
 """Hostile values wherever RVBBIT or a user can put one: ids, inputs, API paths and bodies,
 CLI arguments. Never executed as SQL, never a stack trace to an HTTP client.
 
-store.py substitutes `${source}` / `${analytics}` into SQL *text* (database names only)
+The store substitutes `${source}` / `${analytics}` into SQL *text* (database names only)
 and binds every value as a `{name:Type}` parameter: values holding `$`, `{`, quotes or SQL
 must come back verbatim and change nothing else.
 """
@@ -14,7 +14,7 @@ from analyse import analyse, at, day, row
 from runs import Run, llm, write_runs
 from test_api import get, server, session_path  # noqa: F401 - `server` serves `analysed` below
 
-from rvbbit_assets import cli
+from rvbbit_assets.cli import commands as cli
 
 HOSTILE = [
     "x' OR '1'='1",

@@ -26,8 +26,8 @@ from rvbbit_assets.analysis.input_complexity import (
     compute_input_complexity,
     score_inputs,
 )
+from rvbbit_assets.analysis.worker_pool import pool_allowed
 from rvbbit_assets.demo.inputs import build_pools
-from rvbbit_assets.worker_pool import pool_allowed
 
 
 # fmt: off

@@ -18,12 +18,12 @@ from pinned_dates import DEMO_END, PINNED_NOW, migrate_test_databases
 from runs import Row, Run, lineage_row, llm, write_lineage, write_runs
 
 from rvbbit_assets.analysis.pareto import MIN_TAKES_PER_MODEL
-from rvbbit_assets.api.reads.cells import cell_breakdown
 from rvbbit_assets.assets.cell_analytics import cell_analytics
 from rvbbit_assets.assets.pareto_frontier import pareto_frontier
 from rvbbit_assets.assets.prompt_patterns import MIN_LIFT, prompt_patterns
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.demo import generate_demo
+from rvbbit_assets.serving.reads.cells import cell_breakdown
 from rvbbit_assets.store import ClickHouseStore
 
 TAKES = MIN_TAKES_PER_MODEL  # take sets per species: exactly the minimum sample

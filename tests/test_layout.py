@@ -12,7 +12,7 @@ ASSETS = "rvbbit_assets.assets"
 # The pipeline: what may name asset modules.
 PIPELINE_PACKAGES = ("rvbbit_assets.assets", "rvbbit_assets.sensors", "rvbbit_assets.checks")
 PIPELINE_MODULES = ("rvbbit_assets.definitions",)
-PIPELINE_PREFIXES = ("rvbbit_assets.materialize",)  # materialize.py, materialize_summary.py
+PIPELINE_PREFIXES = ("rvbbit_assets.cli.materialize",)  # cli/materialize*.py
 ANALYSIS = "rvbbit_assets.analysis"
 
 
@@ -115,7 +115,7 @@ def test_only_the_pipeline_imports_asset_modules():
     offenders = {name: targets for name, targets in offenders.items() if targets}
     assert not offenders, (
         "modules outside the pipeline (assets/, sensors/, checks/, definitions.py, "
-        f"materialize*.py) import asset modules: {offenders}"
+        f"cli/materialize*.py) import asset modules: {offenders}"
     )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from analyse import at, day
 from runs import Run, llm, write_runs
 
-from rvbbit_assets.local_stack import Server, partitions_start, serve_both
+from rvbbit_assets.cli.local_stack import Server, partitions_start, serve_both
 
 
 def test_partitions_start_on_the_store_s_first_run_unless_chosen(store, monkeypatch):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from rvbbit_assets.schema import MIGRATIONS_PACKAGE, migrations
+from rvbbit_assets.store.migrations import MIGRATIONS_PACKAGE, migrations
 
 REPO = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())

@@ -30,11 +30,11 @@ from runs import Run, llm, write_runs
 from serving import serving
 
 from rvbbit_assets.analysis.forecasting import COVERAGE, TOTAL, projection_sentence
-from rvbbit_assets.api import create_app, page
-from rvbbit_assets.api.page import formatting
-from rvbbit_assets.api.reads.cells import cell_breakdown
 from rvbbit_assets.assets.groups import INSIGHTS_GROUP, MODELS_GROUP, PER_RUN_GROUP, SOURCE_GROUP
 from rvbbit_assets.demo.generate import generate_demo
+from rvbbit_assets.serving import create_app, page
+from rvbbit_assets.serving.page import formatting
+from rvbbit_assets.serving.reads.cells import cell_breakdown
 from rvbbit_assets.store import ClickHouseStore
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from runs import Run, llm, write_runs
 
-from rvbbit_assets.day_partitions import utc_now
+from rvbbit_assets.orchestration.day_range import utc_now
 
 OLD_RUNS = 8  # one insert, hence one part, each: more than enough for merges to start
 

@@ -28,7 +28,7 @@ from rvbbit_assets.analysis.input_complexity import (
 )
 from rvbbit_assets.assets.input_clusters import score_new_inputs
 from rvbbit_assets.assets.session_facts import build_session_facts
-from rvbbit_assets.day_partitions import DayRange
+from rvbbit_assets.orchestration.day_range import DayRange
 
 # Any code point, lone surrogates included (hypothesis leaves them out by default).
 ANY_CHAR = st.characters(exclude_categories=())

@@ -17,7 +17,7 @@ from rvbbit_assets.assets.detection_settings import (
     SCORE_CONSTANTS,
     DetectionSettings,
 )
-from rvbbit_assets.day_partitions import DayRange
+from rvbbit_assets.orchestration.day_range import DayRange
 
 # USD per token (input, output), as a provider bills them.
 PRICES = {"cheap": (1e-7, 4e-7), "fallback": (1e-6, 4e-6), "premium": (1.5e-5, 6e-5)}

@@ -11,7 +11,7 @@ from dagster import DagsterInstance, SensorResult, build_sensor_context
 from runs import Run, llm, write_runs
 
 from rvbbit_assets.assets.pipeline import refreshed_after_runs
-from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, utc_now
+from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG, utc_now
 from rvbbit_assets.sensors.new_cascade_sessions import evaluate_tick
 from rvbbit_assets.store import embedded_path
 

@@ -16,9 +16,9 @@ from runs import Run, llm, write_runs
 from sensor_runs import NO_TELEMETRY, SENSOR_RUN_TAGS, launch, store_held, tick
 
 from rvbbit_assets.assets.session_facts import session_facts
-from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, utc_now
+from rvbbit_assets.cli.materialize import dagster_instance, materialize_days
 from rvbbit_assets.definitions import defs
-from rvbbit_assets.materialize import dagster_instance, materialize_days
+from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG, utc_now
 from rvbbit_assets.sensors.new_cascade_sessions import REASON_TAG
 from rvbbit_assets.sensors.run_outcomes import Analysed, retry_delay_seconds
 from rvbbit_assets.sensors.sensor_cursor import SensorCursor

@@ -20,8 +20,8 @@ from dagster_dev import stop_process_group
 from runs import Run, llm, write_runs
 from sensor_runs import SENSOR_RUN_TAGS, store_held
 
-from rvbbit_assets.day_partitions import utc_now
-from rvbbit_assets.run_exclusion import NOT_FINISHED
+from rvbbit_assets.orchestration.day_range import utc_now
+from rvbbit_assets.orchestration.run_exclusion import NOT_FINISHED
 from rvbbit_assets.sensors.new_cascade_sessions import REASON_TAG
 
 ROOT = Path(__file__).resolve().parents[1]

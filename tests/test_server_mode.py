@@ -15,11 +15,11 @@ import pytest
 from dagster import DagsterInstance
 from pinned_dates import DEMO_END, PINNED_NOW, keep_pinned_rows
 
-from rvbbit_assets.cluster import cluster_ddl
+from rvbbit_assets.cli.materialize import MaterializeOutcome, materialize_days
 from rvbbit_assets.demo import generate_demo
-from rvbbit_assets.materialize import MaterializeOutcome, materialize_days
-from rvbbit_assets.schema import apply_migrations
 from rvbbit_assets.store import ClickHouseStore
+from rvbbit_assets.store.cluster_ddl import cluster_ddl
+from rvbbit_assets.store.migrations import apply_migrations
 
 SERVER_URL = os.environ.get("RVBBIT_TEST_CLICKHOUSE_URL")
 

@@ -207,9 +207,9 @@ def test_children_are_sub_cascades_with_their_descendants(takes_store):
 def test_late_cost_is_flagged_then_recomputed_by_the_sensor(store, monkeypatch):
     from dagster import DagsterInstance, build_sensor_context
 
-    from rvbbit_assets.api.views import session_analytics
-    from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG
+    from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG
     from rvbbit_assets.sensors.new_cascade_sessions import evaluate_tick
+    from rvbbit_assets.serving.views import session_analytics
 
     monkeypatch.setenv("RVBBIT_SENSOR_SETTLE_SECONDS", "0")
     yesterday = 19  # the day before the ticks' clock: inside the sensor's recent days

@@ -10,7 +10,7 @@ from dagster import EnvVar
 
 from rvbbit_assets.config import VARIABLES, ConfigError, Settings
 from rvbbit_assets.definitions import defs
-from rvbbit_assets.store import STORE_FIELD_VARIABLES
+from rvbbit_assets.store.resource import STORE_FIELD_VARIABLES
 
 SCHEMA = Path(__file__).parent.parent / "schema" / "analytics"
 # Written by every stage's partition swap and by `init`, not by one asset.
@@ -89,7 +89,7 @@ def test_every_table_the_pipeline_writes_is_declared_by_an_asset():
 
 
 def test_the_cli_says_which_setting_is_bad_without_a_traceback(monkeypatch, capsys):
-    from rvbbit_assets.cli import main
+    from rvbbit_assets.cli.commands import main
 
     monkeypatch.setenv("RVBBIT_STORE_LOCK_TIMEOUT", "-5")
     assert main(["session", "s1"]) == 2

@@ -13,11 +13,11 @@ from analyse import analyse, at, day, row
 from dagster import DagsterInstance, build_sensor_context, materialize
 from runs import Run, llm, write_runs
 
-from rvbbit_assets import cli
 from rvbbit_assets.assets.pipeline import per_run_assets
-from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG
+from rvbbit_assets.cli import commands as cli
+from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG
 from rvbbit_assets.sensors.new_cascade_sessions import new_cascade_sessions
-from rvbbit_assets.source_schema import (
+from rvbbit_assets.store.source_schema import (
     SourceSchemaError,
     check_source_schema,
     expected_source_columns,

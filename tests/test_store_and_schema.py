@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from schema_copies import use_copied_migrations
 
-import rvbbit_assets.schema as schema
-from rvbbit_assets.cli import main
-from rvbbit_assets.schema import apply_migrations, migrations
+import rvbbit_assets.store.migrations as schema
+from rvbbit_assets.cli.commands import main
 from rvbbit_assets.store import ClickHouseStore, StoreBusyError, StoreError, embedded_path
+from rvbbit_assets.store.migrations import apply_migrations, migrations
 
 FACTS = Path(__file__).resolve().parents[2] / "shared" / "spec" / "rvbbit-source-facts.md"
 

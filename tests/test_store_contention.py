@@ -19,12 +19,12 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFil
 from runs import Run, llm, write_runs
 from sensor_runs import NO_TELEMETRY, store_held, tick
 
-from rvbbit_assets import cli
 from rvbbit_assets.assets.pipeline import per_run_assets
 from rvbbit_assets.checks import pipeline_checks
-from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG
+from rvbbit_assets.cli import commands as cli
 from rvbbit_assets.definitions import defs
-from rvbbit_assets.run_exclusion import STORE_POOL
+from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG
+from rvbbit_assets.orchestration.run_exclusion import STORE_POOL
 from rvbbit_assets.store import ClickHouseStore
 
 pytestmark = pytest.mark.slow  # real runs of the whole per-run set, several per test

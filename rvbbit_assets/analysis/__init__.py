@@ -8,4 +8,5 @@ The pipeline's assets fit and apply them; the API and the page word their result
   input_complexity.py  the design's input complexity score, exact and fast
   alert_rules.py       the alert rules (SQL) and their parameters
   pareto.py            the Pareto frontier's significance and advice thresholds
+  worker_pool.py       the process pool those two share, started only when worth it
 """

@@ -13,7 +13,7 @@ from datetime import datetime
 import pandas as pd
 
 from rvbbit_assets.analysis.cost_model import CostModelVersion, train_version
-from rvbbit_assets.worker_pool import POOL_FAILURES, pool_allowed, worker_pool
+from rvbbit_assets.analysis.worker_pool import POOL_FAILURES, pool_allowed, worker_pool
 
 # A job: the version's training window, its week's Monday, and the window's fingerprint.
 TrainingJob = tuple[pd.DataFrame, datetime, str]

@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from rvbbit_assets.worker_pool import POOL_FAILURES, pool_allowed, worker_pool
+from rvbbit_assets.analysis.worker_pool import POOL_FAILURES, pool_allowed, worker_pool
 
 __all__ = [
     "CATEGORY_ORDER",

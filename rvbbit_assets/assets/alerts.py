@@ -8,7 +8,7 @@ backfill never adds a second copy of an alert), then delivers what is due to the
    alerts of runs that finished before the send window are recorded `not_sent_too_old`
    (a backfill of old history pages nobody);
 2. without holding the store (webhooks can be slow), it POSTs the claimed alerts with
-   retries and backoff (rvbbit_assets/alert_delivery.py);
+   retries and backoff (alert_delivery.py);
 3. holding the store again, it records each one `sent` or `failed`.
 
 An alert recorded `sent` is never sent again; `failed` ones are retried by a later run of
@@ -25,14 +25,16 @@ from typing import Any
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
-from rvbbit_assets.alert_delivery import Alert, DeliveryResult, DeliverySettings, deliver
 from rvbbit_assets.analysis.alert_rules import ALERT_RULES_SQL, ALERT_TYPES, alert_rule_params
+from rvbbit_assets.assets.alert_delivery import Alert, DeliveryResult, DeliverySettings, deliver
 from rvbbit_assets.assets.cascade_analytics import cascade_analytics
 from rvbbit_assets.assets.groups import INSIGHTS_GROUP
 from rvbbit_assets.assets.per_run import day_range, per_run_asset
 from rvbbit_assets.assets.session_facts import session_facts
-from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days, utc_now
+from rvbbit_assets.orchestration.day_range import DayRange, utc_now
 from rvbbit_assets.store import ClickHouseStore, StoreSession
+from rvbbit_assets.store.sql_files import load_sql
+from rvbbit_assets.store.table_writes import replace_days
 
 # A `sending` claim older than this belongs to a run that stopped mid-delivery.
 CLAIM_TIMEOUT = timedelta(minutes=15)

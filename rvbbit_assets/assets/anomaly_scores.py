@@ -7,8 +7,10 @@ from rvbbit_assets.assets.detection_settings import SCORE_CONSTANTS, DetectionSe
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset, run_stage
 from rvbbit_assets.assets.priced_runs import priced_runs
 from rvbbit_assets.assets.session_facts import session_facts
-from rvbbit_assets.day_partitions import DayRange, render_sql_template, replace_days
+from rvbbit_assets.orchestration.day_range import DayRange
 from rvbbit_assets.store import ClickHouseStore, StoreSession
+from rvbbit_assets.store.sql_files import render_sql_template
+from rvbbit_assets.store.table_writes import replace_days
 
 
 def build_anomaly_scores(

@@ -14,8 +14,9 @@ from rvbbit_assets.assets.input_clusters import input_clusters
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
 from rvbbit_assets.assets.priced_runs import priced_runs
 from rvbbit_assets.assets.session_facts import session_facts
-from rvbbit_assets.day_partitions import DayRange, replace_days
+from rvbbit_assets.orchestration.day_range import DayRange
 from rvbbit_assets.store import ClickHouseStore, StoreSession
+from rvbbit_assets.store.table_writes import replace_days
 
 # The robust part holds every run of the range and its look-back in per-key arrays: whole
 # days of up to this many runs at a time bound its memory (about 0.5 GB per million runs),

@@ -14,8 +14,10 @@ from rvbbit_assets.assets.per_run import (
 )
 from rvbbit_assets.assets.regression_flags import regression_flags
 from rvbbit_assets.assets.session_facts import session_facts
-from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days
+from rvbbit_assets.orchestration.day_range import DayRange
 from rvbbit_assets.store import ClickHouseStore, StoreSession
+from rvbbit_assets.store.sql_files import load_sql
+from rvbbit_assets.store.table_writes import replace_days
 
 # 2: takes per (cell, take), children = sub-cascades with their descendants (issue 17); rows
 # of version 1 counted takes by index across cells and every child session.

@@ -12,8 +12,10 @@ from rvbbit_assets.assets.history import run_stage_over_history
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.assets.sources import unified_logs
-from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days
+from rvbbit_assets.orchestration.day_range import DayRange
 from rvbbit_assets.store import ClickHouseStore, StoreSession
+from rvbbit_assets.store.sql_files import load_sql
+from rvbbit_assets.store.table_writes import replace_days
 
 # |z| above this makes a cell stand out in the summary (the design's outlier threshold).
 OUTLIER_Z_SCORE = 2.0

@@ -24,8 +24,10 @@ from rvbbit_assets.assets.history import run_stage_over_history
 from rvbbit_assets.assets.input_clusters import input_clusters
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
 from rvbbit_assets.assets.session_facts import session_facts
-from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days_with_frame, utc_now
+from rvbbit_assets.orchestration.day_range import DayRange, utc_now
 from rvbbit_assets.store import ClickHouseStore, StoreSession
+from rvbbit_assets.store.sql_files import load_sql
+from rvbbit_assets.store.table_writes import replace_days_with_frame
 
 
 def week_start(day: date) -> datetime:

@@ -36,10 +36,11 @@ from rvbbit_assets.analysis.forecasting import (
 )
 from rvbbit_assets.assets.groups import MODELS_GROUP
 from rvbbit_assets.assets.store_asset import store_asset
-from rvbbit_assets.column_schemas import table_metadata
-from rvbbit_assets.daily_costs import daily_costs
-from rvbbit_assets.day_partitions import replace_table, utc_now
+from rvbbit_assets.orchestration.day_range import utc_now
 from rvbbit_assets.store import ClickHouseStore, StoreSession
+from rvbbit_assets.store.column_schemas import table_metadata
+from rvbbit_assets.store.daily_costs import daily_costs
+from rvbbit_assets.store.table_writes import replace_table
 
 CHART_BAR_WIDTH = 30
 

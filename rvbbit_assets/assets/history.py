@@ -17,8 +17,9 @@ from datetime import date
 from dagster import AssetExecutionContext, Failure, MaterializeResult
 
 from rvbbit_assets.assets.per_run import HISTORY_TABLES, StageBuilder, day_range, run_stage
-from rvbbit_assets.day_partitions import DayRange, load_sql, render_sql_template
+from rvbbit_assets.orchestration.day_range import DayRange
 from rvbbit_assets.store import ClickHouseStore, StoreSession
+from rvbbit_assets.store.sql_files import load_sql, render_sql_template
 
 
 def with_history(stage_sql: str) -> str:

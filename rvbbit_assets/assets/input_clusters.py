@@ -11,9 +11,11 @@ from rvbbit_assets.analysis.input_complexity import score_inputs
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset, run_stage
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.assets.sources import cascade_sessions
-from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days
-from rvbbit_assets.source_schema import check_source_schema
+from rvbbit_assets.orchestration.day_range import DayRange
 from rvbbit_assets.store import ClickHouseStore, StoreSession
+from rvbbit_assets.store.source_schema import check_source_schema
+from rvbbit_assets.store.sql_files import load_sql
+from rvbbit_assets.store.table_writes import replace_days
 
 
 def score_new_inputs(session: StoreSession, days: DayRange) -> int:

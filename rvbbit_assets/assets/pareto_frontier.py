@@ -24,9 +24,10 @@ from rvbbit_assets.analysis.pareto import (
 from rvbbit_assets.assets.groups import INSIGHTS_GROUP
 from rvbbit_assets.assets.sources import prompt_lineage, unified_logs
 from rvbbit_assets.assets.store_asset import store_asset
-from rvbbit_assets.column_schemas import table_metadata
-from rvbbit_assets.day_partitions import load_sql, replace_table
 from rvbbit_assets.store import ClickHouseStore, StoreSession
+from rvbbit_assets.store.column_schemas import table_metadata
+from rvbbit_assets.store.sql_files import load_sql
+from rvbbit_assets.store.table_writes import replace_table
 
 TOP_ROWS_SHOWN = 10
 NULLABLE_FLOAT_COLUMNS = ("avg_evaluator_score", "cost_saving")

@@ -22,10 +22,10 @@ from dagster import (
 from rvbbit_assets.assets.groups import PER_RUN_GROUP
 from rvbbit_assets.assets.sources import cascade_sessions
 from rvbbit_assets.assets.store_asset import store_asset
-from rvbbit_assets.column_schemas import table_metadata
-from rvbbit_assets.day_partitions import DayRange
-from rvbbit_assets.partitions import daily_partitions
+from rvbbit_assets.orchestration.day_range import DayRange
+from rvbbit_assets.orchestration.partitions import daily_partitions
 from rvbbit_assets.store import ClickHouseStore, StoreSession
+from rvbbit_assets.store.column_schemas import table_metadata
 
 # The tables that stages reading earlier days read those days of: the history population
 # (history.sql), the usual-price costs baselines compare, the anomalies regressions leave out.

@@ -32,5 +32,5 @@ per_run_assets = [
 # Unpartitioned assets over all analysed runs, refreshed after each per-run materialization.
 refreshed_after_runs = [forecasts, pareto_frontier, prompt_patterns]
 
-# Every asset the pipeline writes to the store (one run at a time: run_exclusion.py).
+# Every asset the pipeline writes to the store (one run at a time: orchestration/run_exclusion.py).
 store_asset_keys = frozenset(a.key for a in [*per_run_assets, *refreshed_after_runs])

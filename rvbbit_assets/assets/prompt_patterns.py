@@ -18,9 +18,10 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 from rvbbit_assets.assets.groups import INSIGHTS_GROUP
 from rvbbit_assets.assets.sources import prompt_lineage
 from rvbbit_assets.assets.store_asset import store_asset
-from rvbbit_assets.column_schemas import table_metadata
-from rvbbit_assets.day_partitions import load_sql, replace_table
 from rvbbit_assets.store import ClickHouseStore, StoreSession
+from rvbbit_assets.store.column_schemas import table_metadata
+from rvbbit_assets.store.sql_files import load_sql
+from rvbbit_assets.store.table_writes import replace_table
 
 # The design's threshold: the phrase is in at least 15 points more of the winners.
 MIN_LIFT = 0.15

@@ -7,9 +7,11 @@ from dagster import AssetExecutionContext, MaterializeResult
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset, run_stage
 from rvbbit_assets.assets.sources import cascade_sessions, prompt_lineage, unified_logs
 from rvbbit_assets.config import Settings
-from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days, utc_now
-from rvbbit_assets.source_schema import check_source_schema
+from rvbbit_assets.orchestration.day_range import DayRange, utc_now
 from rvbbit_assets.store import ClickHouseStore, StoreSession
+from rvbbit_assets.store.source_schema import check_source_schema
+from rvbbit_assets.store.sql_files import load_sql
+from rvbbit_assets.store.table_writes import replace_days
 
 # A run's facts come from its own rows only, so whole days at a time give the same rows.
 # This many runs per query bounds memory (~12 MB per 1,000 runs in one query: 12 GB for a

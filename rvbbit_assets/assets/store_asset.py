@@ -1,9 +1,9 @@
 """What every step that uses the store shares: one concurrency pool, and busy is not failure.
 
-The pool: each such step claims a slot of the Dagster concurrency pool `rvbbit_store`, whose
-limit the sensor and the CLI set to 1 on whatever instance they run on (run_exclusion.py).
-So steps of two runs never use the store at once, on a ClickHouse server too, where there
-is no store lock to serialise them.
+The pool: each such step claims a slot of the Dagster concurrency pool `rvbbit_store`,
+whose limit the sensor and the CLI set to 1 on whatever instance they run on
+(orchestration/run_exclusion.py). So steps of two runs never use the store at once, on a
+ClickHouse server too, where there is no store lock to serialise them.
 
 Busy: a step that finds the embedded store held past its wait (RVBBIT_STORE_LOCK_TIMEOUT),
 or open in a process that does not take the lock, asks Dagster to run it again later, with
@@ -23,7 +23,7 @@ from typing import Any
 from dagster import AssetsDefinition, RetryRequested, asset
 
 from rvbbit_assets.config import setting
-from rvbbit_assets.run_exclusion import STORE_POOL
+from rvbbit_assets.orchestration.run_exclusion import STORE_POOL
 from rvbbit_assets.store import StoreBusyError
 
 MAX_BUSY_RETRY_SECONDS = 300.0

@@ -30,7 +30,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 )
 
 from rvbbit_assets.checks.finding import Finding
-from rvbbit_assets.day_partitions import DayRange
+from rvbbit_assets.orchestration.day_range import DayRange
 from rvbbit_assets.store import StoreSession
 
 Verdicts = list[tuple[DayRange, Finding]]

@@ -9,7 +9,7 @@ from typing import Any
 
 from dagster import AssetCheckResult
 
-from rvbbit_assets.day_partitions import DayRange
+from rvbbit_assets.orchestration.day_range import DayRange
 
 
 @dataclass

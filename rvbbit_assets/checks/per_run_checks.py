@@ -31,16 +31,11 @@ from rvbbit_assets.assets.store_asset import retry_when_store_busy
 from rvbbit_assets.checks.day_verdicts import Verdicts, day_evaluations, day_verdicts
 from rvbbit_assets.checks.finding import Finding
 from rvbbit_assets.config import setting
-from rvbbit_assets.day_partitions import (
-    RANGE_END_TAG,
-    RANGE_START_TAG,
-    DayRange,
-    load_sql,
-    utc_now,
-)
-from rvbbit_assets.partitions import daily_partitions
-from rvbbit_assets.run_exclusion import STORE_POOL
+from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG, DayRange, utc_now
+from rvbbit_assets.orchestration.partitions import daily_partitions
+from rvbbit_assets.orchestration.run_exclusion import STORE_POOL
 from rvbbit_assets.store import ClickHouseStore, StoreSession
+from rvbbit_assets.store.sql_files import load_sql
 
 BASELINE_SAMPLE_SIZE = 50
 # cascade_analytics keeps scores as Float32: allow for the rounding around a threshold.

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from rvbbit_assets.day_partitions import load_sql
 from rvbbit_assets.store import StoreSession
+from rvbbit_assets.store.sql_files import load_sql
 
 
 def _marked(sql_name: str) -> str:

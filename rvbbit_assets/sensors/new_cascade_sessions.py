@@ -1,8 +1,8 @@
 """Sensor new_cascade_sessions: analyse runs as they finish, with nobody asking, and heal.
 
 Each tick:
-1. sets the store's concurrency pool to one slot (run_exclusion.py) and, while a run of the
-   pipeline is queued or in progress, waits: one run writes the store at a time;
+1. sets the store's concurrency pool to one slot (orchestration/run_exclusion.py) and,
+   while a run of the pipeline is queued or in progress, waits: one run writes the store at a time;
 2. reads how this sensor's earlier runs ended: the days of a failed or cancelled run are
    requested again after a bounded backoff, until a later run analyses them
    (run_outcomes.py);
@@ -34,13 +34,17 @@ from rvbbit_assets.assets.per_run import HISTORY_TABLES
 from rvbbit_assets.assets.pipeline import per_run_assets, refreshed_after_runs, store_asset_keys
 from rvbbit_assets.checks import pipeline_checks
 from rvbbit_assets.config import setting
-from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, DayRange, utc_now
-from rvbbit_assets.run_exclusion import describe_run, ensure_store_pool, store_runs_in_progress
+from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG, DayRange, utc_now
+from rvbbit_assets.orchestration.run_exclusion import (
+    describe_run,
+    ensure_store_pool,
+    store_runs_in_progress,
+)
 from rvbbit_assets.sensors.run_outcomes import Outcomes, Owed, finished_runs, settle
 from rvbbit_assets.sensors.sensor_cursor import SensorCursor
 from rvbbit_assets.sensors.tick_findings import find_days_to_analyse, requestable
-from rvbbit_assets.source_schema import check_source_schema
 from rvbbit_assets.store import ClickHouseStore, StoreBusyError
+from rvbbit_assets.store.source_schema import check_source_schema
 
 SENSOR_NAME = "new_cascade_sessions"
 REASON_TAG = "rvbbit/requested_because"

@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime
 from dagster import DagsterInstance, DagsterRunStatus, RunRecord, RunsFilter
 
 from rvbbit_assets.config import setting
-from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, DayRange
-from rvbbit_assets.run_exclusion import SENSOR_NAME_TAG
+from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG, DayRange
+from rvbbit_assets.orchestration.run_exclusion import SENSOR_NAME_TAG
 
 MAX_BACKOFF_FACTOR = 16
 FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]

@@ -23,7 +23,7 @@ from dagster import AssetsDefinition
 from rvbbit_assets.assets.per_run import HISTORY_TABLES
 from rvbbit_assets.assets.pipeline import per_run_assets
 from rvbbit_assets.assets.session_facts import abandoned_after
-from rvbbit_assets.day_partitions import DayRange, load_sql
+from rvbbit_assets.orchestration.day_range import DayRange
 from rvbbit_assets.sensors.log_watermark import (
     current_watermark,
     list_log_parts,
@@ -32,6 +32,7 @@ from rvbbit_assets.sensors.log_watermark import (
 from rvbbit_assets.sensors.run_outcomes import Analysed
 from rvbbit_assets.sensors.sensor_cursor import SensorCursor
 from rvbbit_assets.store import StoreSession
+from rvbbit_assets.store.sql_files import load_sql
 
 RECENT_CANDIDATES = (
     "SELECT session_id FROM ${analytics}.session_facts WHERE created_at >= {since:DateTime}"
