@@ -127,22 +127,24 @@ def healthz(call: Call) -> Any:
     return {"status": "ok"}
 
 
+def _found(document: dict | None, missing: str) -> dict:
+    if document is None:
+        raise ApiError(404, "not_found", missing)
+    return document
+
+
 def session_endpoint(call: Call) -> Any:
     session_id = call.path_id("session_id")
     with call.session("session") as session:
         document = session_analytics(session, session_id)
-    if document is None:
-        raise ApiError(404, "not_found", f"no analytics for session {session_id!r}")
-    return document
+    return _found(document, f"no analytics for session {session_id!r}")
 
 
 def cascade_endpoint(call: Call) -> Any:
     cascade_id = call.path_id("cascade_id")
     with call.session("cascade") as session:
         document = cascade_summary(session, cascade_id)
-    if document is None:
-        raise ApiError(404, "not_found", f"no analysed runs of cascade {cascade_id!r}")
-    return document
+    return _found(document, f"no analysed runs of cascade {cascade_id!r}")
 
 
 def alerts_endpoint(call: Call) -> Any:

@@ -158,19 +158,18 @@ class ClickHouseStore(ConfigurableResource):
         settings = self.settings()
         url = settings.store_url
         secret = url_secret(url)
+
+        def bound(client: Client) -> StoreSession:
+            return StoreSession(client, settings.source_database, settings.analytics_database,
+                                settings.cluster, settings)
+
         purpose = purpose or " ".join(os.path.basename(a) for a in sys.argv[:2])
         wait = settings.lock_timeout_seconds if timeout is None else timeout
         try:
             path = embedded_path(url)
             if path is not None:
                 with EmbeddedLock.hold(path, url, wait, purpose) as client:
-                    yield StoreSession(
-                        client,
-                        settings.source_database,
-                        settings.analytics_database,
-                        settings.cluster,
-                        settings,
-                    )
+                    yield bound(client)
             else:
                 try:
                     client = clickhouse_connect.get_client(dsn=url, settings=CLIENT_SETTINGS)
@@ -179,13 +178,7 @@ class ClickHouseStore(ConfigurableResource):
                         f"cannot reach ClickHouse at {redact_url(url)}: {exc}"
                     ) from exc
                 try:
-                    yield StoreSession(
-                        client,
-                        settings.source_database,
-                        settings.analytics_database,
-                        settings.cluster,
-                        settings,
-                    )
+                    yield bound(client)
                 finally:
                     client.close()
         except Exception as exc:
