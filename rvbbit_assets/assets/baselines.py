@@ -22,10 +22,11 @@ from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.day_partitions import DayRange, replace_days
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
-# The robust part holds every run of the range and its look-back in per-key arrays: whole
-# days of up to this many runs at a time bound its memory (about 0.5 GB per million runs),
-# while most ranges take one query (each query reads the look-back again).
-RUNS_PER_QUERY = 2_000_000
+# The robust part holds every run of the range and its look-back in per-key arrays, and
+# each run's candidate baselines: whole days of up to this many runs at a time bound its
+# memory (about 1.2 GB at 200k runs), while a new day or a small range takes one query
+# (each query reads the look-back again).
+RUNS_PER_QUERY = 400_000
 # Earlier days' runs are compared at their usual prices.
 HISTORY: HistoryStages = (*FACTS_HISTORY, (build_priced_runs, "priced_runs"))
 
