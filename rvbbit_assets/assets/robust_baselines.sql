@@ -227,4 +227,5 @@ SELECT
     {{ robust_sigma("c.baseline.8", "c.baseline.2") }} AS log_duration_sigma
 FROM scored AS s
 LEFT JOIN chosen AS c ON c.session_id = s.session_id
+-- Without it ClickHouse ignores MATERIALIZED and runs such a CTE again at every reference.
 SETTINGS enable_materialized_cte = 1
