@@ -18,10 +18,11 @@ from rvbbit_assets.orchestration.day_range import DayRange
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 from rvbbit_assets.store.table_writes import replace_days
 
-# The robust part holds every run of the range and its look-back in per-key arrays: whole
-# days of up to this many runs at a time bound its memory (about 0.5 GB per million runs),
-# while most ranges take one query (each query reads the look-back again).
-RUNS_PER_QUERY = 2_000_000
+# The robust part holds every run of the range and its look-back in per-key arrays, and
+# each run's candidate baselines: whole days of up to this many runs at a time bound its
+# memory (about 1.2 GB at 200k runs), while a new day or a small range takes one query
+# (each query reads the look-back again).
+RUNS_PER_QUERY = 400_000
 
 
 def baselines_sql() -> str:

@@ -21,14 +21,16 @@ expression again at each reference otherwise, and these sort arrays.
 -#}
 {#- A run in a window: (created_at, session_id, day, log canonical cost, log canonical input
     cost, log canonical output cost, tokens in per call, tokens out per call, log duration). -#}
-{%- macro window_statistics(window) -%}
+{%- macro window_statistics(window, first=4) -%}
+    {#- Of the runs' fields from position `first` on (log canonical cost ...), in any order:
+        exact quantiles depend on the values only. -#}
     length({{ window }}),
-    arrayReduce('quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)', {{ window }}.4),
-    arrayReduce('quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)', {{ window }}.5),
-    arrayReduce('quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)', {{ window }}.6),
-    arrayReduce('quantileExactInclusive(0.5)', {{ window }}.7),
-    arrayReduce('quantileExactInclusive(0.5)', {{ window }}.8),
-    arrayReduce('quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)', {{ window }}.9)
+    arrayReduce('quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)', {{ window }}.{{ first }}),
+    arrayReduce('quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)', {{ window }}.{{ first + 1 }}),
+    arrayReduce('quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)', {{ window }}.{{ first + 2 }}),
+    arrayReduce('quantileExactInclusive(0.5)', {{ window }}.{{ first + 3 }}),
+    arrayReduce('quantileExactInclusive(0.5)', {{ window }}.{{ first + 4 }}),
+    arrayReduce('quantilesExactInclusive(0.25, 0.5, 0.75, 0.95)', {{ window }}.{{ first + 5 }})
 {%- endmacro -%}
 {%- set statistics = ["runs", "log_canonical_cost_quantiles",
                       "log_canonical_input_cost_quantiles",
@@ -58,7 +60,7 @@ expression again at each reference otherwise, and these sort arrays.
      ('whole', 'a')]
 {%- endmacro -%}
 WITH
-runs AS
+runs AS MATERIALIZED
 (
     SELECT
         h.session_id AS session_id,
@@ -172,17 +174,18 @@ same_day AS
     SELECT
         session_id,
         10 + indexOf(['input', 'cluster', 'cascade', 'whole'], level) AS level_order,
-        ({{ window_statistics("window") }}) AS window_baseline,
+        ({{ window_statistics("window", first=1) }}) AS window_baseline,
         {{- named_statistics("window_baseline", 1) }}
     FROM
     (
         SELECT
             session_id,
             level_key.1 AS level,
-            arraySort(groupArrayLast({baseline_runs:UInt32})(run) OVER (
-                PARTITION BY cascade_id, day, level_key
-                ORDER BY created_at, session_id
-                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) AS window
+            -- The runs' statistics fields only, unsorted: they are all the statistics read.
+            groupArrayLast({baseline_runs:UInt32})((run.4, run.5, run.6, run.7, run.8, run.9))
+                OVER (PARTITION BY cascade_id, day, level_key
+                      ORDER BY created_at, session_id
+                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS window
         FROM scored
         ARRAY JOIN {{ level_keys("scored") }} AS level_key
         WHERE (cascade_id, day, level_key) IN
@@ -224,3 +227,5 @@ SELECT
     {{ robust_sigma("c.baseline.8", "c.baseline.2") }} AS log_duration_sigma
 FROM scored AS s
 LEFT JOIN chosen AS c ON c.session_id = s.session_id
+-- Without it ClickHouse ignores MATERIALIZED and runs such a CTE again at every reference.
+SETTINGS enable_materialized_cte = 1

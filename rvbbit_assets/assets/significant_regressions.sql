@@ -16,7 +16,7 @@ the look-back still holds runs from before it.
 {#- (metric, its position in a series run, effect floor): the usual-price cost is the
     sensitive one (a routine fallback is noise to actual cost); actual cost is there for a
     rise of prices, which the usual-price cost does not see. -#}
-{%- set metrics = [("cost", 3, 0.2), ("usual_cost", 4, 0.2), ("duration", 5, 0.3)] -%}
+{%- set metrics = [("cost", 2, 0.2), ("usual_cost", 3, 0.2), ("duration", 4, 0.3)] -%}
 {%- set windows = [5, 10, 20, 40, 80] -%}
 {%- macro window_tests(metric, floor) -%}
     {#- (p-value, effect, k, metric, effect floor) of the last k runs of `series` against the
@@ -42,8 +42,8 @@ species_runs AS
         h.species_hash_primary AS species_hash_primary,
         h.created_at AS created_at,
         a.is_cost_anomaly AS is_cost_anomaly,
-        -- (created_at, session_id, log cost, log usual cost, log duration)
-        (h.created_at, h.session_id, log(h.total_cost + {cost_epsilon:Float64}),
+        -- (created_at, log cost, log usual cost, log duration)
+        (h.created_at, log(h.total_cost + {cost_epsilon:Float64}),
          log(p.canonical_input_cost + p.canonical_output_cost + {cost_epsilon:Float64}),
          log1p(h.total_duration_ms)) AS run
     FROM history AS h
@@ -67,38 +67,45 @@ species_runs AS
 windows AS
 (
     -- Per species: each scored run with the up to {species_runs} runs before it, sorted once
-    -- and cut into sliding windows (arrayShingles); only scored runs get a window.
+    -- and cut into sliding windows (arrayShingles); only scored runs get a window. A window
+    -- holds (anomaly, left out, run): no session ids, which would be copied into every
+    -- window; the scored runs' ids come beside the windows.
     SELECT
+        session_id,
         window[{species_runs:UInt32} + 1] AS scored,
-        arrayMap(r -> r.2,
-                 arrayFilter(r -> r.2.2 != ''
-                                  AND r.2.1 >= scored.2.1 - toIntervalDay({lookback_days:UInt16})
+        arrayMap(r -> r.3,
+                 arrayFilter(r -> NOT r.2
+                                  AND r.3.1 >= scored.3.1 - toIntervalDay({lookback_days:UInt16})
                                   AND NOT r.1,
                              arraySlice(window, 1, {species_runs:UInt32}))) AS earlier,
-        arrayConcat(earlier, if(scored.1, [], [scored.2])) AS series
+        arrayConcat(earlier, if(scored.1, [], [scored.3])) AS series
     FROM
     (
         SELECT
-            arraySort(r -> (r.2.1, r.2.2), groupArray((is_cost_anomaly, run))) AS sorted,
+            arraySort(r -> (r.2.1, r.3), groupArray((is_cost_anomaly, run, session_id)))
+                AS sorted,
             arrayFirstIndex(r -> r.2.1 >= {start:DateTime}, sorted) AS first_scored,
+            arraySlice(sorted, greatest(1, first_scored - {species_runs:UInt32})) AS tail,
+            -- A run without a session id is never an earlier run, nor is the padding.
             arrayShingles(
                 arrayConcat(
                     arrayWithConstant({species_runs:UInt32},
-                                      (false, (toDateTime(0), '', 0., 0., 0.))),
-                    arraySlice(sorted, greatest(1, first_scored - {species_runs:UInt32}))),
-                {species_runs:UInt32} + 1) AS shingles
+                                      (false, true, (toDateTime(0), 0., 0., 0.))),
+                    arrayMap(r -> (r.1, r.3 = '', r.2), tail)),
+                {species_runs:UInt32} + 1) AS shingles,
+            arrayMap(r -> r.3, tail) AS tail_sessions
         FROM species_runs
         GROUP BY species_hash_primary
         -- A species with fewer runs than a test needs, all told, has no run to test.
         HAVING first_scored > 0 AND count() >= 2 * {min_prior_runs:UInt32}
     )
-    ARRAY JOIN shingles AS window
-    WHERE window[{species_runs:UInt32} + 1].2.1 >= {start:DateTime}
+    ARRAY JOIN shingles AS window, tail_sessions AS session_id
+    WHERE window[{species_runs:UInt32} + 1].3.1 >= {start:DateTime}
 ),
 tests AS
 (
     SELECT
-        scored.2.2 AS session_id,
+        session_id,
         length(series) AS runs,
         -- 0 for a series too short to test, as for a species with too few runs to compute.
         toUInt32(if(runs >= 2 * {min_prior_runs:UInt32}, runs, 0)) AS species_runs_tested,
