@@ -6,8 +6,10 @@
 -- A take is one (cell, take_index) of the run's rows: take 1 of cell A and take 1 of cell B
 -- are two candidates. Take rows without a cell are the parent's side of cascade-level takes,
 -- which RVBBIT runs as child sessions ({sid}_take_{i}) and which are counted as those.
+-- The CTEs read more than once are MATERIALIZED: computed once, not at every reference
+-- (see the SETTINGS at the end).
 WITH
-    range_sessions AS
+    range_sessions AS MATERIALIZED
     (
         SELECT
             session_id,
@@ -23,15 +25,17 @@ WITH
         ORDER BY session_id, created_at
         LIMIT 1 BY session_id
     ),
-    range_logs AS
+    range_logs AS MATERIALIZED
     (
         -- A NaN/infinite cost or a negative token count is a broken log value: it counts
         -- as unknown (NULL), as a cost not filled in yet does, so that one such row can
         -- neither poison the cascade's baselines nor wrap an unsigned total.
-        SELECT * REPLACE (
+        SELECT
+            session_id, timestamp, message_id, node_type, role, model, cell_name,
+            species_hash, take_index, is_winner, winning_take_index, reforge_step,
             if(isFinite(cost), cost, NULL) AS cost,
             if(tokens_in >= 0, tokens_in, NULL) AS tokens_in,
-            if(tokens_out >= 0, tokens_out, NULL) AS tokens_out)
+            if(tokens_out >= 0, tokens_out, NULL) AS tokens_out
         FROM ${source}.unified_logs
         WHERE session_id IN (SELECT session_id FROM range_sessions)
     ),
@@ -116,7 +120,7 @@ WITH
         )
         GROUP BY session_id
     ),
-    take_costs AS
+    take_costs AS MATERIALIZED
     (
         SELECT
             session_id,
@@ -184,7 +188,7 @@ WITH
         WHERE is_winner AND session_id IN (SELECT session_id FROM range_sessions)
         GROUP BY session_id
     ),
-    child_sessions AS
+    child_sessions AS MATERIALIZED
     (
         SELECT DISTINCT
             session_id,
@@ -200,7 +204,7 @@ WITH
         FROM ${source}.cascade_sessions
         WHERE parent_session_id IN (SELECT session_id FROM range_sessions)
     ),
-    sub_cascade_trees AS
+    sub_cascade_trees AS MATERIALIZED
     (
         -- Every session below each run's sub-cascades (their own takes and sub-cascades
         -- too), by parent links; `path` stops a cycle in hostile parent links.
@@ -298,4 +302,6 @@ LEFT JOIN evaluator_scores AS e ON e.session_id = s.session_id
 LEFT JOIN children AS c ON c.session_id = s.session_id
 LEFT JOIN take_children AS tc ON tc.session_id = s.session_id
 WHERE l.has_completion OR l.last_logged_at < {abandoned_before:DateTime64(6)}
-SETTINGS join_use_nulls = 1
+-- Without enable_materialized_cte ClickHouse ignores MATERIALIZED and runs such a CTE again
+-- at every reference.
+SETTINGS join_use_nulls = 1, enable_materialized_cte = 1
