@@ -2,9 +2,12 @@
 
 - Runs that logged a completion row in log parts written since the last tick (settled).
 - Runs that went silent longer than the abandon timeout without completing.
-- Recent days whose source rows changed after analysis (late costs, late rows).
+- Recent days whose source rows changed after analysis (late costs, late rows): between
+  reconciliations, of the runs with rows in log parts not seen at the last tick (rows change
+  only by writing new parts: inserts, merges, mutations), so a quiet tick reads no rows.
 - Every RVBBIT_SENSOR_RECONCILE_SECONDS (300), and on the first tick: every finished run
-  without a cascade_analytics row, whatever happened to the run that should have made it.
+  without a cascade_analytics row, whatever happened to the run that should have made it,
+  and every recent run against its analysis.
 - Days whose stages were computed before an earlier day's facts were rewritten (a rerun of
   that day from the UI or the CLI, or a history build): they read a stale history.
 
@@ -25,6 +28,7 @@ from rvbbit_assets.assets.pipeline import per_run_assets
 from rvbbit_assets.assets.session_facts import abandoned_after
 from rvbbit_assets.day_partitions import DayRange, load_sql
 from rvbbit_assets.sensors.log_watermark import (
+    LogPart,
     current_watermark,
     list_log_parts,
     settled_new_parts,
@@ -35,6 +39,10 @@ from rvbbit_assets.store import StoreSession
 
 RECENT_CANDIDATES = (
     "SELECT session_id FROM ${analytics}.session_facts WHERE created_at >= {since:DateTime}"
+)
+RECENT_IN_PARTS = (
+    f"{RECENT_CANDIDATES} AND session_id IN"
+    " (SELECT session_id FROM ${source}.unified_logs WHERE _part IN {parts:Array(String)})"
 )
 
 
@@ -104,9 +112,9 @@ def analysis_gaps(
 
 
 def _new_log_rows(
-    session: StoreSession, cursor: SensorCursor, now: datetime, span: DayRange
+    session: StoreSession, cursor: SensorCursor, parts: list[LogPart], now: datetime,
+    span: DayRange,
 ) -> tuple[dict[date, str], SensorCursor]:
-    parts = list_log_parts(session)
     found: dict[date, str] = {}
     settle = timedelta(seconds=session.settings.sensor_settle_seconds)
     completed = settled_new_parts(parts, cursor.completed, now - settle)
@@ -127,6 +135,23 @@ def _new_log_rows(
             if unanalysed:
                 _add(found, day, runs(unanalysed, "abandoned"))
     return found, replace(cursor, completed=completed.watermark, abandoned=abandoned.watermark)
+
+
+def recent_gaps(
+    session: StoreSession, seen: list[str] | None, parts: list[LogPart], recent: DayRange
+) -> list[tuple[date, int, int, str]]:
+    """`analysis_gaps` of the recent runs: all of them (`seen` None), or those with rows in
+    parts not `seen`. New parts mostly hold runs not analysed yet, which are no candidates
+    here: a quick look for one first spares the comparison's scans of whole tables."""
+    if seen is None:
+        return analysis_gaps(session, RECENT_CANDIDATES, {}, recent)
+    known = set(seen)
+    params = {"parts": [p.name for p in parts if p.name not in known]}
+    if not params["parts"] or not session.rows(
+        f"{RECENT_IN_PARTS} LIMIT 1", {**params, "since": recent.first}
+    ):
+        return []
+    return analysis_gaps(session, RECENT_IN_PARTS, params, recent)
 
 
 def requestable(
@@ -159,22 +184,26 @@ def find_days_to_analyse(
     span = DayRange(settings.partitions_start, now.date())
     found: dict[date, str] = {}
     changes: dict[str, str] = {}
+    parts = list_log_parts(session)
     if cursor is None:  # first tick: everything logged so far is reconciled instead
-        everything = current_watermark(list_log_parts(session))
+        everything = current_watermark(parts)
         cursor = SensorCursor(completed=everything, abandoned=everything)
     else:
-        found, cursor = _new_log_rows(session, cursor, now, span)
-        since = now.date() - timedelta(days=settings.sensor_recent_days - 1)
-        recent = DayRange(max(span.first, since), now.date())
-        for day, _, changed, evidence in analysis_gaps(session, RECENT_CANDIDATES, {}, recent):
-            if changed:
-                _add(found, day, f"source rows changed after analysis: {evidence}")
-                changes[day.isoformat()] = evidence
+        found, cursor = _new_log_rows(session, cursor, parts, now, span)
+    reconciling = cursor.reconciled_at is None or (
+        now.timestamp() - cursor.reconciled_at >= settings.sensor_reconcile_seconds
+    )
+    since = now.date() - timedelta(days=settings.sensor_recent_days - 1)
+    recent = DayRange(max(span.first, since), now.date())
+    seen = None if reconciling else cursor.recent_parts
+    for day, _, changed, evidence in recent_gaps(session, seen, parts, recent):
+        if changed:
+            _add(found, day, f"source rows changed after analysis: {evidence}")
+            changes[day.isoformat()] = evidence
+    cursor = replace(cursor, recent_parts=sorted(p.name for p in parts))
     evidenced: dict[str, tuple[date, str, str]] = {}
     looked_at = {"stale"}
-    if cursor.reconciled_at is None or (
-        now.timestamp() - cursor.reconciled_at >= settings.sensor_reconcile_seconds
-    ):
+    if reconciling:
         params = {"since": span.start, "until": span.end,
                   "abandoned_before": now - abandoned_after(session.settings)}
         reconciliation = about_candidates(
