@@ -106,9 +106,14 @@ def about_candidates(candidates_sql: str, query: str) -> str:
 def analysis_gaps(
     session: StoreSession, candidates_sql: str, params: dict, days: DayRange
 ) -> list[tuple[date, int, int, str]]:
-    """(day, unanalysed, changed, evidence) of the candidate runs, within `days`."""
-    return session.rows(about_candidates(candidates_sql, "logs_against_analysis"),
-                        {**params, "since": days.first, "until": days.last})
+    """(day, unanalysed, changed, evidence) of the candidate runs, within `days`. The runs of
+    new log parts are often none of the candidates (rows of runs still going, runs not
+    analysed yet), and the comparison reads whole tables by session id even then: a quick
+    look for one candidate comes first."""
+    params = {**params, "since": days.first, "until": days.last}
+    if not session.rows(f"{candidates_sql}\nLIMIT 1", params):
+        return []
+    return session.rows(about_candidates(candidates_sql, "logs_against_analysis"), params)
 
 
 def _new_log_rows(
@@ -141,17 +146,12 @@ def recent_gaps(
     session: StoreSession, seen: list[str] | None, parts: list[LogPart], recent: DayRange
 ) -> list[tuple[date, int, int, str]]:
     """`analysis_gaps` of the recent runs: all of them (`seen` None), or those with rows in
-    parts not `seen`. New parts mostly hold runs not analysed yet, which are no candidates
-    here: a quick look for one first spares the comparison's scans of whole tables."""
+    parts not `seen` (none: no query)."""
     if seen is None:
         return analysis_gaps(session, RECENT_CANDIDATES, {}, recent)
     known = set(seen)
-    params = {"parts": [p.name for p in parts if p.name not in known]}
-    if not params["parts"] or not session.rows(
-        f"{RECENT_IN_PARTS} LIMIT 1", {**params, "since": recent.first}
-    ):
-        return []
-    return analysis_gaps(session, RECENT_IN_PARTS, params, recent)
+    unseen = [p.name for p in parts if p.name not in known]
+    return analysis_gaps(session, RECENT_IN_PARTS, {"parts": unseen}, recent) if unseen else []
 
 
 def requestable(
