@@ -10,7 +10,7 @@ store per process):
 - "1M": 35 days of 30,000 runs; the backfill of every day but the last as one run, then
   the last day alone ("a new day on top of the history"), in the worker process, whose peak
   RSS is the pipeline's (the data is generated in a process of its own); then the sensor's
-  queries on that store (its first tick, reconciliation, and a steady tick).
+  questions to that store (its first tick, a steady tick, a later reconciliation tick).
 
 Each case also times the design's one-session-at-a-time analysis on a sample of the last
 day, extrapolated to every analysed run. Figures are printed (a table per case, each
@@ -144,25 +144,31 @@ def backfill_and_new_day(generated: dict) -> dict:
                    f"{phase}_runs_per_second": round(outcome.analysed_runs / seconds),
                    f"{phase}_peak_rss_gb": round(rss.peak(), 2),
                    f"{phase}_stages": stage_table(instance, rss)}
-    first_tick, steady_tick = sensor_tick_seconds(store)
     return {**phases, "analysed_runs": phases["backfill_runs"] + phases["new_day_runs"],
             "peak_rss_gb": max(phases["backfill_peak_rss_gb"], phases["new_day_peak_rss_gb"]),
-            "sensor_first_tick_seconds": round(first_tick, 3),
-            "sensor_tick_seconds": round(steady_tick, 3)}
+            **sensor_tick_seconds(store)}
 
 
-def sensor_tick_seconds(store) -> tuple[float, float]:
-    """The sensor's queries: the first tick (reconciliation) and a steady-state tick."""
+def sensor_tick_seconds(store) -> dict:
+    """A sensor tick's questions to the store (the source-schema check included): the first
+    tick (a reconciliation), a steady tick (nothing logged since the last), and a later
+    reconciliation tick (the reconcile period on)."""
     from rvbbit_assets.orchestration.day_range import utc_now
-    from rvbbit_assets.sensors.new_cascade_sessions import find_days_to_analyse
+    from rvbbit_assets.sensors.new_cascade_sessions import ask_store
+
+    def timed(cursor, now):
+        started = time.perf_counter()
+        findings = ask_store(session, cursor, now)
+        return time.perf_counter() - started, findings
 
     with store.session("bench sensor") as session:
-        started = time.perf_counter()
-        first = find_days_to_analyse(session, None, utc_now())
-        first_s = time.perf_counter() - started
-        started = time.perf_counter()
-        find_days_to_analyse(session, first.cursor, utc_now())
-        return first_s, time.perf_counter() - started
+        first_s, first = timed(None, utc_now())
+        steady_s, steady = timed(first.cursor, utc_now())
+        period = timedelta(seconds=session.settings.sensor_reconcile_seconds)
+        reconcile_s, _ = timed(steady.cursor, utc_now() + period)
+    return {"sensor_first_tick_seconds": round(first_s, 3),
+            "sensor_tick_seconds": round(steady_s, 3),
+            "sensor_reconcile_tick_seconds": round(reconcile_s, 3)}
 
 
 def per_session(result: dict) -> dict:

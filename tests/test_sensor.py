@@ -125,6 +125,53 @@ def test_late_cost_update_re_requests_a_recent_day(store, instance):
     assert row(store, "cascade_analytics", "costly")["total_cost"] == pytest.approx(0.6)
 
 
+def _analysed_recent_run(store, instance, session_id):
+    """A run of today, analysed, and the cursor of a quiet tick after that."""
+    recent = utc_now().date()
+    _write(store, [Run(session_id, "c", datetime.combine(recent, time()), [llm(0.1)])])
+    cursor = tick(store, instance, None).cursor
+    analyse(store, recent)
+    quiet = tick(store, instance, cursor)
+    assert not quiet.run_requests
+    return recent, quiet.cursor
+
+
+def test_a_late_row_of_an_analysed_run_is_found_between_reconciliations(store, instance):
+    recent, cursor = _analysed_recent_run(store, instance, "late-row")
+    with store.session("late row") as session:  # no completion row: only its part is new
+        session.command(
+            "INSERT INTO ${source}.unified_logs (session_id, timestamp, node_type, role, cost)"
+            " SELECT session_id, max(timestamp), 'agent', 'assistant', 0.4"
+            " FROM ${source}.unified_logs WHERE session_id = 'late-row' GROUP BY session_id"
+        )
+    result, today = ticked_at(store, instance, cursor)
+    assert requested_range(result) == (recent.isoformat(), today)
+    assert "source rows changed after analysis: 1 runs, cost 0.5, 3 rows" in (
+        result.run_requests[0].tags["rvbbit/requested_because"])
+
+
+def test_a_changed_run_is_compared_again_at_the_next_reconciliation_not_every_tick(
+    store, instance
+):
+    recent, cursor = _analysed_recent_run(store, instance, "changed")
+    with store.session("late cost") as session:
+        session.command(
+            "ALTER TABLE ${source}.unified_logs UPDATE cost = 0.3"
+            " WHERE session_id = 'changed' AND role = 'assistant' SETTINGS mutations_sync = 2"
+        )
+    found = tick(store, instance, cursor)
+    assert requested_range(found)[0] == recent.isoformat()
+    # Not analysed since (its run was lost): no log part is new, so a tick within the
+    # reconcile period reads no rows and requests nothing ...
+    quiet = tick(store, instance, found.cursor)
+    assert "no new finished runs" in quiet.skip_reason.skip_message
+    # ... and the reconciliation compares every recent run again.
+    period = timedelta(seconds=300.5)
+    again = tick(store, instance, quiet.cursor, utc_now() + period)
+    assert again.run_requests[0].tags["rvbbit/requested_because"] == (
+        found.run_requests[0].tags["rvbbit/requested_because"])
+
+
 def test_abandoned_runs_are_requested_after_the_timeout(store, instance, monkeypatch):
     cursor = tick(store, instance, None).cursor
     monkeypatch.setenv("RVBBIT_ABANDONED_AFTER_HOURS", str(1 / 3600))

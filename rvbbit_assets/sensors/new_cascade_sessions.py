@@ -42,15 +42,15 @@ from rvbbit_assets.orchestration.run_exclusion import (
 )
 from rvbbit_assets.sensors.run_outcomes import Outcomes, Owed, finished_runs, settle
 from rvbbit_assets.sensors.sensor_cursor import SensorCursor
-from rvbbit_assets.sensors.tick_findings import find_days_to_analyse, requestable
-from rvbbit_assets.store import ClickHouseStore, StoreBusyError
+from rvbbit_assets.sensors.tick_findings import TickFindings, find_days_to_analyse, requestable
+from rvbbit_assets.store import ClickHouseStore, StoreBusyError, StoreSession
 from rvbbit_assets.store.source_schema import check_source_schema
 
 SENSOR_NAME = "new_cascade_sessions"
 REASON_TAG = "rvbbit/requested_because"
 MAX_REASON_CHARS = 2000
 
-__all__ = ["find_days_to_analyse", "new_cascade_sessions"]
+__all__ = ["ask_store", "find_days_to_analyse", "new_cascade_sessions"]
 
 
 def reason_summary(days: dict[date, str]) -> str:
@@ -87,6 +87,14 @@ def _with_owed(found: dict[date, str], owed: Owed) -> dict[date, str]:
     return days
 
 
+def ask_store(session: StoreSession, cursor: SensorCursor | None, now: datetime) -> TickFindings:
+    """A tick's questions to the store. Raises (a failed tick, shown in the UI) on drift of
+    the source tables: requesting runs that can only fail deep inside a query would hide
+    the cause."""
+    check_source_schema(session)
+    return find_days_to_analyse(session, cursor, now)
+
+
 def evaluate_tick(
     context: SensorEvaluationContext, store: ClickHouseStore, now: datetime | None = None
 ) -> SensorResult:
@@ -109,10 +117,7 @@ def evaluate_tick(
     try:
         wait = store.settings().sensor_store_wait_seconds
         with store.session(f"sensor {SENSOR_NAME}", timeout=wait) as session:
-            # Raises (a failed tick, shown in the UI) on drift: requesting runs that can
-            # only fail deep inside a query would hide the cause.
-            check_source_schema(session)
-            findings = find_days_to_analyse(session, cursor, now)
+            findings = ask_store(session, cursor, now)
             # A request must start at any earlier day never analysed: later days compare
             # with it, and their stages refuse until it is.
             unanalysed = (unanalysed_earlier_days(session, now.date(), HISTORY_TABLES)

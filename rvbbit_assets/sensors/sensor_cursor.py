@@ -13,8 +13,13 @@ from rvbbit_assets.sensors.run_outcomes import Analysed, Outcomes, Owed
 class SensorCursor:
     completed: Watermark = field(default_factory=dict)
     abandoned: Watermark = field(default_factory=dict)
-    # Unix time of the last reconciliation (every finished run without analytics).
+    # Unix time of the last reconciliation (every finished run without analytics, every
+    # recent run against its analysis).
     reconciled_at: float | None = None
+    # The active log parts when the recent days were last compared with their analysis:
+    # between reconciliations, only runs with rows in other parts (written, merged or
+    # rewritten by a mutation since) can have changed.
+    recent_parts: list[str] = field(default_factory=list)
     # Update time of the newest finished run of this sensor already read.
     runs_read_until: float | None = None
     # The days of failed or cancelled runs not analysed since.

@@ -2,9 +2,12 @@
 
 - Runs that logged a completion row in log parts written since the last tick (settled).
 - Runs that went silent longer than the abandon timeout without completing.
-- Recent days whose source rows changed after analysis (late costs, late rows).
+- Recent days whose source rows changed after analysis (late costs, late rows): between
+  reconciliations, of the runs with rows in log parts not seen at the last tick (rows change
+  only by writing new parts: inserts, merges, mutations), so a quiet tick reads no rows.
 - Every RVBBIT_SENSOR_RECONCILE_SECONDS (300), and on the first tick: every finished run
-  without a cascade_analytics row, whatever happened to the run that should have made it.
+  without a cascade_analytics row, whatever happened to the run that should have made it,
+  and every recent run against its analysis.
 - Days whose stages were computed before an earlier day's facts were rewritten (a rerun of
   that day from the UI or the CLI): they read a stale history.
 
@@ -25,6 +28,7 @@ from rvbbit_assets.assets.pipeline import per_run_assets
 from rvbbit_assets.assets.session_facts import abandoned_after
 from rvbbit_assets.orchestration.day_range import DayRange
 from rvbbit_assets.sensors.log_watermark import (
+    LogPart,
     current_watermark,
     list_log_parts,
     settled_new_parts,
@@ -36,6 +40,10 @@ from rvbbit_assets.store.sql_files import load_sql
 
 RECENT_CANDIDATES = (
     "SELECT session_id FROM ${analytics}.session_facts WHERE created_at >= {since:DateTime}"
+)
+RECENT_IN_PARTS = (
+    f"{RECENT_CANDIDATES} AND session_id IN"
+    " (SELECT session_id FROM ${source}.unified_logs WHERE _part IN {parts:Array(String)})"
 )
 
 
@@ -99,15 +107,20 @@ def about_candidates(candidates_sql: str, query: str) -> str:
 def analysis_gaps(
     session: StoreSession, candidates_sql: str, params: dict, days: DayRange
 ) -> list[tuple[date, int, int, str]]:
-    """(day, unanalysed, changed, evidence) of the candidate runs, within `days`."""
-    return session.rows(about_candidates(candidates_sql, "logs_against_analysis"),
-                        {**params, "since": days.first, "until": days.last})
+    """(day, unanalysed, changed, evidence) of the candidate runs, within `days`. The runs of
+    new log parts are often none of the candidates (rows of runs still going, runs not
+    analysed yet), and the comparison reads whole tables by session id even then: a quick
+    look for one candidate comes first."""
+    params = {**params, "since": days.first, "until": days.last}
+    if not session.rows(f"{candidates_sql}\nLIMIT 1", params):
+        return []
+    return session.rows(about_candidates(candidates_sql, "logs_against_analysis"), params)
 
 
 def _new_log_rows(
-    session: StoreSession, cursor: SensorCursor, now: datetime, span: DayRange
+    session: StoreSession, cursor: SensorCursor, parts: list[LogPart], now: datetime,
+    span: DayRange,
 ) -> tuple[dict[date, str], SensorCursor]:
-    parts = list_log_parts(session)
     found: dict[date, str] = {}
     settle = timedelta(seconds=session.settings.sensor_settle_seconds)
     completed = settled_new_parts(parts, cursor.completed, now - settle)
@@ -128,6 +141,18 @@ def _new_log_rows(
             if unanalysed:
                 _add(found, day, runs(unanalysed, "abandoned"))
     return found, replace(cursor, completed=completed.watermark, abandoned=abandoned.watermark)
+
+
+def recent_gaps(
+    session: StoreSession, seen: list[str] | None, parts: list[LogPart], recent: DayRange
+) -> list[tuple[date, int, int, str]]:
+    """`analysis_gaps` of the recent runs: all of them (`seen` None), or those with rows in
+    parts not `seen` (none: no query)."""
+    if seen is None:
+        return analysis_gaps(session, RECENT_CANDIDATES, {}, recent)
+    known = set(seen)
+    unseen = [p.name for p in parts if p.name not in known]
+    return analysis_gaps(session, RECENT_IN_PARTS, {"parts": unseen}, recent) if unseen else []
 
 
 def requestable(
@@ -160,22 +185,26 @@ def find_days_to_analyse(
     span = DayRange(settings.partitions_start, now.date())
     found: dict[date, str] = {}
     changes: dict[str, str] = {}
+    parts = list_log_parts(session)
     if cursor is None:  # first tick: everything logged so far is reconciled instead
-        everything = current_watermark(list_log_parts(session))
+        everything = current_watermark(parts)
         cursor = SensorCursor(completed=everything, abandoned=everything)
     else:
-        found, cursor = _new_log_rows(session, cursor, now, span)
-        since = now.date() - timedelta(days=settings.sensor_recent_days - 1)
-        recent = DayRange(max(span.first, since), now.date())
-        for day, _, changed, evidence in analysis_gaps(session, RECENT_CANDIDATES, {}, recent):
-            if changed:
-                _add(found, day, f"source rows changed after analysis: {evidence}")
-                changes[day.isoformat()] = evidence
+        found, cursor = _new_log_rows(session, cursor, parts, now, span)
+    reconciling = cursor.reconciled_at is None or (
+        now.timestamp() - cursor.reconciled_at >= settings.sensor_reconcile_seconds
+    )
+    since = now.date() - timedelta(days=settings.sensor_recent_days - 1)
+    recent = DayRange(max(span.first, since), now.date())
+    seen = None if reconciling else cursor.recent_parts
+    for day, _, changed, evidence in recent_gaps(session, seen, parts, recent):
+        if changed:
+            _add(found, day, f"source rows changed after analysis: {evidence}")
+            changes[day.isoformat()] = evidence
+    cursor = replace(cursor, recent_parts=sorted(p.name for p in parts))
     evidenced: dict[str, tuple[date, str, str]] = {}
     looked_at = {"stale"}
-    if cursor.reconciled_at is None or (
-        now.timestamp() - cursor.reconciled_at >= settings.sensor_reconcile_seconds
-    ):
+    if reconciling:
         params = {"since": span.start, "until": span.end,
                   "abandoned_before": now - abandoned_after(session.settings)}
         reconciliation = about_candidates(
