@@ -2,13 +2,13 @@
 -- sessions without any log row, runs still going, and log rows of sessions with no
 -- cascade_sessions row (counted by the day of their first row).
 WITH
-    range_sessions AS
+    range_sessions AS MATERIALIZED
     (
         SELECT DISTINCT session_id
         FROM ${source}.cascade_sessions
         WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}
     ),
-    logged AS
+    logged AS MATERIALIZED
     (
         SELECT
             session_id,
@@ -29,3 +29,6 @@ SELECT
      WHERE timestamp >= {start:DateTime} AND timestamp < {end:DateTime}
        AND session_id NOT IN (SELECT session_id FROM ${source}.cascade_sessions))
         AS orphan_log_sessions
+-- Without enable_materialized_cte ClickHouse ignores MATERIALIZED and runs such a CTE again
+-- at every reference.
+SETTINGS enable_materialized_cte = 1

@@ -4,14 +4,14 @@
 -- as missing on one day and unexpected on the other, as it does when each day is checked alone.
 -- Samples are the first 10 session ids in sorted order.
 WITH
-    facts AS
+    facts AS MATERIALIZED
     (
         SELECT session_id, toDate(created_at) AS day, count() AS n
         FROM ${analytics}.session_facts
         WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}
         GROUP BY session_id, day
     ),
-    analysed AS
+    analysed AS MATERIALIZED
     (
         SELECT session_id, toDate(created_at) AS day, count() AS n
         FROM ${analytics}.cascade_analytics
@@ -44,3 +44,6 @@ SELECT
     (SELECT count() FROM elsewhere) AS on_other_days,
     (SELECT arraySlice(arraySort(groupArray(session_id)), 1, 10) FROM elsewhere)
         AS on_other_days_sample
+-- Without enable_materialized_cte ClickHouse ignores MATERIALIZED and runs such a CTE again
+-- at every reference.
+SETTINGS enable_materialized_cte = 1
