@@ -15,7 +15,7 @@
 -- score for at least half of its takes, else the win rate: one metric per comparison, since
 -- a score and a win rate cannot be compared with each other.
 WITH
-    takes AS
+    takes AS MATERIALIZED
     (
         -- One row per take. A take may log several rows (turns, tool calls): its cost is
         -- their sum, its model the last assistant model, its species the last one logged.
@@ -189,3 +189,6 @@ SELECT
         '% less than ', model)) AS recommendation
 FROM recommended
 ORDER BY species_hash, cascade_id, cell_name, avg_cost, model
+-- Without enable_materialized_cte ClickHouse ignores MATERIALIZED and runs such a CTE again
+-- at every reference.
+SETTINGS enable_materialized_cte = 1
