@@ -44,7 +44,7 @@ def _models(store):
 
 def _features_before(store, end: datetime) -> pd.DataFrame:
     with store.session("test read") as session:
-        return session.df(FEATURES_SQL, {"end": end})
+        return session.df(FEATURES_SQL, {"start": datetime(1970, 1, 1), "end": end})
 
 
 def test_versions_never_see_their_week_or_later(modelled):

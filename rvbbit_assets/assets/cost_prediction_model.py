@@ -14,9 +14,11 @@ import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from rvbbit_assets.analysis.cost_model import (
+    MIN_TRAINING_RUNS,
     CostModelVersion,
     training_fingerprint,
     training_window,
+    training_window_start,
 )
 from rvbbit_assets.analysis.cost_training import TrainingJob, train_versions
 from rvbbit_assets.assets.groups import MODELS_GROUP
@@ -41,34 +43,59 @@ def stored_versions(session: StoreSession, versions: list[datetime]) -> dict[dat
     return {week_start(r["model_version"]): r for r in frame.to_dict("records")}
 
 
-def models_for_weeks(
-    session: StoreSession, history: pd.DataFrame, versions: list[datetime]
-) -> tuple[dict[datetime, CostModelVersion], list[CostModelVersion]]:
-    """The model of each week (trained now when missing or stale), and those trained now."""
+# A version to train now: its week's Monday and its training window's fingerprint.
+StaleVersion = tuple[datetime, str]
+
+
+def current_models(
+    session: StoreSession, versions: list[datetime]
+) -> tuple[dict[datetime, CostModelVersion], list[StaleVersion]]:
+    """The stored model of each week whose training data is unchanged, and the weeks to train
+    now (missing or stale). Told from the windows' session ids and costs alone, so a stored
+    version costs no read of its runs' features."""
     stored = stored_versions(session, versions)
+    runs = session.df(load_sql(__file__, "cost_training_runs"),
+                      {"start": training_window_start(versions[0]), "end": versions[-1]})
     models: dict[datetime, CostModelVersion] = {}
-    jobs: list[TrainingJob] = []
+    stale: list[StaleVersion] = []
     for version in versions:
-        training = training_window(history, version)
+        training = training_window(runs, version)
+        if len(training) < MIN_TRAINING_RUNS:
+            continue  # too few runs for a model: train_version would give none
         fingerprint = training_fingerprint(training)
         row = stored.get(version)
         if row is not None and row["training_fingerprint"] == fingerprint:
             models[version] = CostModelVersion.from_row(row)
         else:
-            jobs.append((training, version, fingerprint))
+            stale.append((version, fingerprint))
+    return models, stale
+
+
+def train_and_store(
+    session: StoreSession, features: pd.DataFrame, stale: list[StaleVersion]
+) -> list[CostModelVersion]:
+    """Train each stale version on its window of `features` and store it."""
+    jobs: list[TrainingJob] = [
+        (training_window(features, version), version, fingerprint)
+        for version, fingerprint in stale
+    ]
     trained = [model for model in train_versions(jobs) if model is not None]
     if trained:
         now = utc_now()
         session.insert_df("cost_models", pd.DataFrame([m.to_row(now) for m in trained]))
-    models |= {model.model_version: model for model in trained}
-    return dict(sorted(models.items())), trained
+    return trained
 
 
 def build_cost_predictions(session: StoreSession, days: DayRange) -> StageSummary:
-    history = session.df(load_sql(__file__, "cost_features"), {"end": days.end})
     versions = sorted({week_start(day) for day in days.days})
-    models, trained = models_for_weeks(session, history, versions)
-    runs = history[history["created_at"] >= days.start]
+    models, stale = current_models(session, versions)
+    # The features of the days predicted, and of the training windows of stale versions.
+    start = min([days.start] + [training_window_start(version) for version, _ in stale])
+    features = session.df(load_sql(__file__, "cost_features"),
+                          {"start": start, "end": days.end})
+    trained = train_and_store(session, features, stale)
+    models = dict(sorted((models | {m.model_version: m for m in trained}).items()))
+    runs = features[features["created_at"] >= days.start]
     predicted = []
     for version, model in models.items():
         week = runs[(runs["created_at"] >= version)
