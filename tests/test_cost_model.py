@@ -14,16 +14,23 @@ from analyse import table
 from dagster import DagsterInstance, materialize
 from serving import serving
 
+from rvbbit_assets.analysis import cost_model
 from rvbbit_assets.analysis.cost_model import (
     COST_FLOOR,
     HOLDOUT_SHARE,
     MIN_TRAINING_RUNS,
     CostModelVersion,
+    training_fingerprint,
+    training_window,
 )
 from rvbbit_assets.api import create_app
 from rvbbit_assets.api.reads.cost_estimate import estimate_cost
 from rvbbit_assets.assets import cost_prediction_model as cost_model_asset
-from rvbbit_assets.assets.cost_prediction_model import cost_prediction_model, week_start
+from rvbbit_assets.assets.cost_prediction_model import (
+    cost_prediction_model,
+    week_start,
+    window_fingerprint,
+)
 from rvbbit_assets.cli import main
 from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, load_sql, utc_now
 from rvbbit_assets.store import ClickHouseStore
@@ -133,6 +140,26 @@ def test_the_rerun_of_the_model_alone_gives_the_same_model_and_predictions(model
     pd.testing.assert_frame_equal(
         table(twin, "cost_predictions"),
         predictions[predictions["created_at"] >= week].reset_index(drop=True))
+
+
+@pytest.mark.parametrize("cap", [None, 250])
+def test_the_store_computes_the_training_fingerprint_of_the_training_window(
+    modelled, monkeypatch, cap
+):
+    """The fingerprint that tells a stored version is current is computed in SQL: it equals
+    the definition's (pandas) over the same window, also when the window is sampled."""
+    store, _ = modelled
+    if cap is not None:  # the demo's windows are below the real cap: sample them
+        monkeypatch.setattr(cost_model, "MAX_TRAINING_RUNS", cap)
+        monkeypatch.setattr(cost_model_asset, "MAX_TRAINING_RUNS", cap)
+    versions = [datetime.combine(v, datetime.min.time())
+                for v in _models(store)["model_version"]]
+    for version in versions:
+        window = training_window(_features_before(store, version), version)
+        assert cap is None or len(window) == cap
+        with store.session("test read") as session:
+            assert window_fingerprint(session, version) == (
+                len(window), training_fingerprint(window))
 
 
 def test_stored_versions_reload_and_predict_as_stored(modelled):

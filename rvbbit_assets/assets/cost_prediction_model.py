@@ -8,15 +8,17 @@ predictions move together). Partitioned by day like the stages it reads, so a ba
 trains each week once and a new day only predicts.
 """
 
+import json
 from datetime import date, datetime, timedelta
 
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from rvbbit_assets.analysis.cost_model import (
+    FEATURES,
+    MAX_TRAINING_RUNS,
     MIN_TRAINING_RUNS,
     CostModelVersion,
-    training_fingerprint,
     training_window,
     training_window_start,
 )
@@ -47,22 +49,31 @@ def stored_versions(session: StoreSession, versions: list[datetime]) -> dict[dat
 StaleVersion = tuple[datetime, str]
 
 
+def window_fingerprint(session: StoreSession, version: datetime) -> tuple[int, str]:
+    """The number of runs in the version's training window and its training fingerprint,
+    computed in the store (cost_model.training_fingerprint of cost_model.training_window)."""
+    runs, fingerprint = session.rows(load_sql(__file__, "cost_training_fingerprint"), {
+        "version": version,
+        "window_start": training_window_start(version),
+        "max_runs": MAX_TRAINING_RUNS,
+        "features": json.dumps(FEATURES),
+    })[0]
+    return int(runs), fingerprint
+
+
 def current_models(
     session: StoreSession, versions: list[datetime]
 ) -> tuple[dict[datetime, CostModelVersion], list[StaleVersion]]:
     """The stored model of each week whose training data is unchanged, and the weeks to train
-    now (missing or stale). Told from the windows' session ids and costs alone, so a stored
-    version costs no read of its runs' features."""
+    now (missing or stale). Told by a fingerprint computed in the store, so a stored version
+    costs no read of its runs."""
     stored = stored_versions(session, versions)
-    runs = session.df(load_sql(__file__, "cost_training_runs"),
-                      {"start": training_window_start(versions[0]), "end": versions[-1]})
     models: dict[datetime, CostModelVersion] = {}
     stale: list[StaleVersion] = []
     for version in versions:
-        training = training_window(runs, version)
-        if len(training) < MIN_TRAINING_RUNS:
+        runs, fingerprint = window_fingerprint(session, version)
+        if runs < MIN_TRAINING_RUNS:
             continue  # too few runs for a model: train_version would give none
-        fingerprint = training_fingerprint(training)
         row = stored.get(version)
         if row is not None and row["training_fingerprint"] == fingerprint:
             models[version] = CostModelVersion.from_row(row)
