@@ -27,12 +27,19 @@ from rvbbit_assets.api import create_app
 from rvbbit_assets.api.reads.cost_estimate import estimate_cost
 from rvbbit_assets.assets import cost_prediction_model as cost_model_asset
 from rvbbit_assets.assets.cost_prediction_model import (
+    build_cost_predictions,
     cost_prediction_model,
     week_start,
     window_fingerprint,
 )
 from rvbbit_assets.cli import main
-from rvbbit_assets.day_partitions import RANGE_END_TAG, RANGE_START_TAG, load_sql, utc_now
+from rvbbit_assets.day_partitions import (
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    DayRange,
+    load_sql,
+    utc_now,
+)
 from rvbbit_assets.store import ClickHouseStore
 
 FEATURES_SQL = load_sql(cost_model_asset.__file__, "cost_features")
@@ -160,6 +167,35 @@ def test_the_store_computes_the_training_fingerprint_of_the_training_window(
         with store.session("test read") as session:
             assert window_fingerprint(session, version) == (
                 len(window), training_fingerprint(window))
+
+
+def test_a_stored_version_is_kept_until_its_training_data_changes(modelled, store):
+    demo_store, demo = modelled
+    copier = ClickHouseStore(source_database=demo_store.analytics_database,
+                             analytics_database=store.analytics_database)
+    with copier.session("test copy facts") as session:
+        for name in ("session_facts", "input_clusters", "cost_models"):
+            session.command(f"INSERT INTO ${{analytics}}.{name} SELECT * FROM ${{source}}.{name}")
+    twin = ClickHouseStore(source_database=demo_store.source_database,
+                           analytics_database=store.analytics_database)
+    week = week_start(demo.last_day)
+    last_day = DayRange(demo.last_day, demo.last_day)
+    with twin.session("test rerun") as session:
+        assert build_cost_predictions(session, last_day)["model_versions_trained_now"] == 0
+        # One run of the version's training window costs more now: the version is retrained.
+        changed = session.scalar(
+            "SELECT session_id FROM ${analytics}.session_facts WHERE created_at < {v:DateTime}"
+            " ORDER BY created_at DESC, session_id LIMIT 1", {"v": week})
+        session.command(
+            "ALTER TABLE ${analytics}.session_facts UPDATE total_cost = total_cost + 0.01"
+            " WHERE session_id = {s:String} SETTINGS mutations_sync = 2", {"s": changed})
+        assert build_cost_predictions(session, last_day)["model_versions_trained_now"] == 1
+        assert build_cost_predictions(session, last_day)["model_versions_trained_now"] == 0
+    fingerprints = _models(twin).set_index("model_version")["training_fingerprint"]
+    stored = _models(demo_store).set_index("model_version")["training_fingerprint"]
+    assert fingerprints[pd.Timestamp(week)] != stored[pd.Timestamp(week)]
+    earlier = stored.index[stored.index < pd.Timestamp(week)]
+    pd.testing.assert_series_equal(fingerprints[earlier], stored[earlier])
 
 
 def test_stored_versions_reload_and_predict_as_stored(modelled):
