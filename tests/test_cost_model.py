@@ -22,6 +22,7 @@ from rvbbit_assets.analysis.cost_model import (
     CostModelVersion,
     training_fingerprint,
     training_window,
+    training_window_start,
 )
 from rvbbit_assets.api import create_app
 from rvbbit_assets.api.reads.cost_estimate import estimate_cost
@@ -31,6 +32,7 @@ from rvbbit_assets.assets.cost_prediction_model import (
     cost_prediction_model,
     week_start,
     window_fingerprint,
+    window_params,
 )
 from rvbbit_assets.cli import main
 from rvbbit_assets.day_partitions import (
@@ -38,6 +40,7 @@ from rvbbit_assets.day_partitions import (
     RANGE_START_TAG,
     DayRange,
     load_sql,
+    render_sql_template,
     utc_now,
 )
 from rvbbit_assets.store import ClickHouseStore
@@ -167,6 +170,12 @@ def test_the_store_computes_the_training_fingerprint_of_the_training_window(
         with store.session("test read") as session:
             assert window_fingerprint(session, version) == (
                 len(window), training_fingerprint(window))
+            # A capped window reads its sample's features alone: the same rows.
+            sampled = session.df(
+                render_sql_template(cost_model_asset.__file__, "cost_training_features"),
+                window_params(version) | {"start": training_window_start(version),
+                                          "end": version})
+        pd.testing.assert_frame_equal(sampled, window.reset_index(drop=True))
 
 
 def test_a_stored_version_is_kept_until_its_training_data_changes(modelled, store):

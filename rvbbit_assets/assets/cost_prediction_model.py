@@ -28,7 +28,13 @@ from rvbbit_assets.assets.history import FACTS_HISTORY, run_stage_over_history
 from rvbbit_assets.assets.input_clusters import input_clusters
 from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
 from rvbbit_assets.assets.session_facts import session_facts
-from rvbbit_assets.day_partitions import DayRange, load_sql, replace_days_with_frame, utc_now
+from rvbbit_assets.day_partitions import (
+    DayRange,
+    load_sql,
+    render_sql_template,
+    replace_days_with_frame,
+    utc_now,
+)
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
 
@@ -45,19 +51,23 @@ def stored_versions(session: StoreSession, versions: list[datetime]) -> dict[dat
     return {week_start(r["model_version"]): r for r in frame.to_dict("records")}
 
 
-# A version to train now: its week's Monday and its training window's fingerprint.
-StaleVersion = tuple[datetime, str]
+# A version to train now: its week's Monday, its training window's fingerprint and runs.
+StaleVersion = tuple[datetime, str, int]
+
+
+def window_params(version: datetime) -> dict:
+    """The parameters of cost_training_sample.sql for the version's training window."""
+    return {"version": version, "window_start": training_window_start(version),
+            "max_runs": MAX_TRAINING_RUNS}
 
 
 def window_fingerprint(session: StoreSession, version: datetime) -> tuple[int, str]:
     """The number of runs in the version's training window and its training fingerprint,
     computed in the store (cost_model.training_fingerprint of cost_model.training_window)."""
-    runs, fingerprint = session.rows(load_sql(__file__, "cost_training_fingerprint"), {
-        "version": version,
-        "window_start": training_window_start(version),
-        "max_runs": MAX_TRAINING_RUNS,
-        "features": json.dumps(FEATURES),
-    })[0]
+    runs, fingerprint = session.rows(
+        render_sql_template(__file__, "cost_training_fingerprint"),
+        window_params(version) | {"features": json.dumps(FEATURES)},
+    )[0]
     return int(runs), fingerprint
 
 
@@ -78,18 +88,13 @@ def current_models(
         if row is not None and row["training_fingerprint"] == fingerprint:
             models[version] = CostModelVersion.from_row(row)
         else:
-            stale.append((version, fingerprint))
+            stale.append((version, fingerprint, runs))
     return models, stale
 
 
 def train_and_store(
-    session: StoreSession, features: pd.DataFrame, stale: list[StaleVersion]
+    session: StoreSession, jobs: list[TrainingJob]
 ) -> list[CostModelVersion]:
-    """Train each stale version on its window of `features` and store it."""
-    jobs: list[TrainingJob] = [
-        (training_window(features, version), version, fingerprint)
-        for version, fingerprint in stale
-    ]
     trained = [model for model in train_versions(jobs) if model is not None]
     if trained:
         now = utc_now()
@@ -100,11 +105,19 @@ def train_and_store(
 def build_cost_predictions(session: StoreSession, days: DayRange) -> StageSummary:
     versions = sorted({week_start(day) for day in days.days})
     models, stale = current_models(session, versions)
-    # The features of the days predicted, and of the training windows of stale versions.
-    start = min([days.start] + [training_window_start(version) for version, _ in stale])
+    # One read of the features of the days predicted and of the stale versions' whole
+    # windows; a capped window (a sample of a longer one) reads its sample's features alone.
+    whole = [version for version, _, runs in stale if runs < MAX_TRAINING_RUNS]
+    start = min([days.start] + [training_window_start(version) for version in whole])
     features = session.df(load_sql(__file__, "cost_features"),
                           {"start": start, "end": days.end})
-    trained = train_and_store(session, features, stale)
+    jobs: list[TrainingJob] = []
+    for version, fingerprint, _ in stale:
+        runs = features if version in whole else session.df(
+            render_sql_template(__file__, "cost_training_features"),
+            window_params(version) | {"start": training_window_start(version), "end": version})
+        jobs.append((training_window(runs, version), version, fingerprint))
+    trained = train_and_store(session, jobs)
     models = dict(sorted((models | {m.model_version: m for m in trained}).items()))
     runs = features[features["created_at"] >= days.start]
     predicted = []

@@ -1,37 +1,6 @@
 -- The training fingerprint of the version starting {version} (cost_model.training_fingerprint
--- of its training_window, computed here so that no run leaves the store): the runs of
--- [{window_start}, {version}) (cost_features.sql's runs), at most {max_runs} of them, those of
--- smallest session-id hash; SHA-256 of {features} and of each run's hash of (session_id,
--- total_cost) in (created_at, session_id) order. The hashes are pandas' hash_pandas_object:
--- SipHash-2-4 of the text under pandas' default key, then its 64-bit mixer; a cost's hash is
--- of its bits, with -0.0 as 0 and one NaN; the two columns combine as pandas combines them.
-WITH runs AS
-(
-    SELECT
-        f.session_id AS session_id,
-        f.created_at AS created_at,
-        sipHash64Keyed((3978425819141910832, 3906085646303836472), f.session_id) AS id_raw,
-        bitXor(id_raw, bitShiftRight(id_raw, 30)) * 0xBF58476D1CE4E5B9 AS id_1,
-        bitXor(id_1, bitShiftRight(id_1, 27)) * 0x94D049BB133111EB AS id_2,
-        bitXor(id_2, bitShiftRight(id_2, 31)) AS id_hash,
-        multiIf(isNaN(f.total_cost), toUInt64(0x7FF8000000000000),
-                f.total_cost = 0, toUInt64(0),
-                reinterpretAsUInt64(toFloat64(f.total_cost))) AS cost_raw,
-        bitXor(cost_raw, bitShiftRight(cost_raw, 30)) * 0xBF58476D1CE4E5B9 AS cost_1,
-        bitXor(cost_1, bitShiftRight(cost_1, 27)) * 0x94D049BB133111EB AS cost_2,
-        bitXor(cost_2, bitShiftRight(cost_2, 31)) AS cost_hash,
-        (bitXor((bitXor(toUInt64(0x345678), id_hash) * 1000003), cost_hash) * 1082527)
-            + 97531 AS run_hash
-    FROM ${analytics}.session_facts AS f
-    INNER JOIN
-    (
-        SELECT session_id FROM ${analytics}.input_clusters
-        WHERE created_at >= {window_start:DateTime} AND created_at < {version:DateTime}
-    ) AS c ON c.session_id = f.session_id
-    WHERE f.created_at >= {window_start:DateTime} AND f.created_at < {version:DateTime}
-    ORDER BY id_hash
-    LIMIT {max_runs:UInt64}
-)
+-- of its training window), computed here so that no run leaves the store: SHA-256 of
+-- {features} and of each run's hash in (created_at, session_id) order.
 SELECT
     count() AS runs,
     -- each hash's 8 bytes, little-endian as numpy's: in hex (a cast to text would drop
@@ -40,4 +9,7 @@ SELECT
         run -> hex(reinterpretAsFixedString(run.3)),
         arraySort(run -> (run.1, run.2), groupArray((created_at, session_id, run_hash)))
     )))))), 1, 16)) AS fingerprint
-FROM runs
+FROM
+(
+{% include 'cost_training_sample.sql' %}
+)
