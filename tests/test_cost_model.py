@@ -64,6 +64,18 @@ def _features_before(store, end: datetime) -> pd.DataFrame:
         return session.df(FEATURES_SQL, {"start": datetime(1970, 1, 1), "end": end})
 
 
+def _twin(demo_store, store, tables: tuple[str, ...]) -> ClickHouseStore:
+    """The demo's source with fresh analytics databases holding a copy of `tables`: the
+    shared store stays as it is."""
+    copier = ClickHouseStore(source_database=demo_store.analytics_database,
+                             analytics_database=store.analytics_database)
+    with copier.session("test copy facts") as session:
+        for name in tables:
+            session.command(f"INSERT INTO ${{analytics}}.{name} SELECT * FROM ${{source}}.{name}")
+    return ClickHouseStore(source_database=demo_store.source_database,
+                           analytics_database=store.analytics_database)
+
+
 def test_versions_never_see_their_week_or_later(modelled):
     store, demo = modelled
     models = _models(store)
@@ -125,13 +137,7 @@ def test_the_rerun_of_the_model_alone_gives_the_same_model_and_predictions(model
     # The shared store stays as it is: its per-run facts are copied into fresh databases,
     # where only cost_prediction_model reruns, over the load's last week (training is what
     # costs: one version from scratch, the one with the most runs behind it).
-    copier = ClickHouseStore(source_database=demo_store.analytics_database,
-                             analytics_database=store.analytics_database)
-    with copier.session("test copy facts") as session:
-        for name in ("session_facts", "input_clusters"):
-            session.command(f"INSERT INTO ${{analytics}}.{name} SELECT * FROM ${{source}}.{name}")
-    twin = ClickHouseStore(source_database=demo_store.source_database,
-                           analytics_database=store.analytics_database)
+    twin = _twin(demo_store, store, ("session_facts", "input_clusters"))
     week = week_start(demo.last_day)
     result = materialize([cost_prediction_model], resources={"store": twin},
                          instance=DagsterInstance.ephemeral(),
@@ -180,13 +186,7 @@ def test_the_store_computes_the_training_fingerprint_of_the_training_window(
 
 def test_a_stored_version_is_kept_until_its_training_data_changes(modelled, store):
     demo_store, demo = modelled
-    copier = ClickHouseStore(source_database=demo_store.analytics_database,
-                             analytics_database=store.analytics_database)
-    with copier.session("test copy facts") as session:
-        for name in ("session_facts", "input_clusters", "cost_models"):
-            session.command(f"INSERT INTO ${{analytics}}.{name} SELECT * FROM ${{source}}.{name}")
-    twin = ClickHouseStore(source_database=demo_store.source_database,
-                           analytics_database=store.analytics_database)
+    twin = _twin(demo_store, store, ("session_facts", "input_clusters", "cost_models"))
     week = week_start(demo.last_day)
     last_day = DayRange(demo.last_day, demo.last_day)
     with twin.session("test rerun") as session:
