@@ -105,15 +105,19 @@ def train_and_store(
 def build_cost_predictions(session: StoreSession, days: DayRange) -> StageSummary:
     versions = sorted({week_start(day) for day in days.days})
     models, stale = current_models(session, versions)
-    # One read of the features of the days predicted and of the stale versions' whole
-    # windows; a capped window (a sample of a longer one) reads its sample's features alone.
-    whole = [version for version, _, runs in stale if runs < MAX_TRAINING_RUNS]
-    start = min([days.start] + [training_window_start(version) for version in whole])
+    # One read of the features of the days predicted and of the stale versions' windows. A
+    # new week on a long history (one capped window: a sample of more runs) reads its
+    # sample's features alone instead; several capped windows (a backfill) overlap enough
+    # that one read of them all costs less than a query each.
+    capped = [version for version, _, runs in stale if runs == MAX_TRAINING_RUNS]
+    sampled = capped if len(capped) == 1 else []
+    start = min([days.start] + [training_window_start(version)
+                                for version, _, _ in stale if version not in sampled])
     features = session.df(load_sql(__file__, "cost_features"),
                           {"start": start, "end": days.end})
     jobs: list[TrainingJob] = []
     for version, fingerprint, _ in stale:
-        runs = features if version in whole else session.df(
+        runs = features if version not in sampled else session.df(
             render_sql_template(__file__, "cost_training_features"),
             window_params(version) | {"start": training_window_start(version), "end": version})
         jobs.append((training_window(runs, version), version, fingerprint))
