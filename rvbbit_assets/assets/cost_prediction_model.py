@@ -92,9 +92,8 @@ def current_models(
     return models, stale
 
 
-def train_and_store(
-    session: StoreSession, jobs: list[TrainingJob]
-) -> list[CostModelVersion]:
+def train_and_store(session: StoreSession, jobs: list[TrainingJob]) -> list[CostModelVersion]:
+    """Train the jobs' versions (those with enough runs give a model) and store them."""
     trained = [model for model in train_versions(jobs) if model is not None]
     if trained:
         now = utc_now()
@@ -117,10 +116,10 @@ def build_cost_predictions(session: StoreSession, days: DayRange) -> StageSummar
                           {"start": start, "end": days.end})
     jobs: list[TrainingJob] = []
     for version, fingerprint, _ in stale:
-        runs = features if version not in sampled else session.df(
+        window_runs = features if version not in sampled else session.df(
             render_sql_template(__file__, "cost_training_features"),
             window_params(version) | {"start": training_window_start(version), "end": version})
-        jobs.append((training_window(runs, version), version, fingerprint))
+        jobs.append((training_window(window_runs, version), version, fingerprint))
     trained = train_and_store(session, jobs)
     models = dict(sorted((models | {m.model_version: m for m in trained}).items()))
     runs = features[features["created_at"] >= days.start]
