@@ -14,20 +14,30 @@ from analyse import table
 from dagster import DagsterInstance, materialize
 from serving import serving
 
+from rvbbit_assets.analysis import cost_model
 from rvbbit_assets.analysis.cost_model import (
     COST_FLOOR,
     HOLDOUT_SHARE,
     MIN_TRAINING_RUNS,
     CostModelVersion,
+    training_fingerprint,
+    training_window,
+    training_window_start,
 )
 from rvbbit_assets.assets import cost_prediction_model as cost_model_asset
-from rvbbit_assets.assets.cost_prediction_model import cost_prediction_model, week_start
+from rvbbit_assets.assets.cost_prediction_model import (
+    build_cost_predictions,
+    cost_prediction_model,
+    week_start,
+    window_fingerprint,
+    window_params,
+)
 from rvbbit_assets.cli.commands import main
-from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG, utc_now
+from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG, DayRange, utc_now
 from rvbbit_assets.serving import create_app
 from rvbbit_assets.serving.reads.cost_estimate import estimate_cost
 from rvbbit_assets.store import ClickHouseStore
-from rvbbit_assets.store.sql_files import load_sql
+from rvbbit_assets.store.sql_files import load_sql, render_sql_template
 
 FEATURES_SQL = load_sql(cost_model_asset.__file__, "cost_features")
 INPUT = '{"rows": [1, 2]}'
@@ -45,7 +55,19 @@ def _models(store):
 
 def _features_before(store, end: datetime) -> pd.DataFrame:
     with store.session("test read") as session:
-        return session.df(FEATURES_SQL, {"end": end})
+        return session.df(FEATURES_SQL, {"start": datetime(1970, 1, 1), "end": end})
+
+
+def _twin(demo_store, store, tables: tuple[str, ...]) -> ClickHouseStore:
+    """The demo's source with fresh analytics databases holding a copy of `tables`: the
+    shared store stays as it is."""
+    copier = ClickHouseStore(source_database=demo_store.analytics_database,
+                             analytics_database=store.analytics_database)
+    with copier.session("test copy facts") as session:
+        for name in tables:
+            session.command(f"INSERT INTO ${{analytics}}.{name} SELECT * FROM ${{source}}.{name}")
+    return ClickHouseStore(source_database=demo_store.source_database,
+                           analytics_database=store.analytics_database)
 
 
 def test_versions_never_see_their_week_or_later(modelled):
@@ -110,13 +132,7 @@ def test_the_rerun_of_the_model_alone_gives_the_same_model_and_predictions(model
     # were written) are copied into fresh databases, where only cost_prediction_model
     # reruns, over the load's last week (training is what costs: one version from scratch,
     # the one with the most runs behind it).
-    copier = ClickHouseStore(source_database=demo_store.analytics_database,
-                             analytics_database=store.analytics_database)
-    with copier.session("test copy facts") as session:
-        for name in ("session_facts", "input_clusters", "day_writes"):
-            session.command(f"INSERT INTO ${{analytics}}.{name} SELECT * FROM ${{source}}.{name}")
-    twin = ClickHouseStore(source_database=demo_store.source_database,
-                           analytics_database=store.analytics_database)
+    twin = _twin(demo_store, store, ("session_facts", "input_clusters", "day_writes"))
     week = week_start(demo.last_day)
     result = materialize([cost_prediction_model], resources={"store": twin},
                          instance=DagsterInstance.ephemeral(),
@@ -135,6 +151,56 @@ def test_the_rerun_of_the_model_alone_gives_the_same_model_and_predictions(model
     pd.testing.assert_frame_equal(
         table(twin, "cost_predictions"),
         predictions[predictions["created_at"] >= week].reset_index(drop=True))
+
+
+@pytest.mark.parametrize("cap", [None, 250])
+def test_the_store_computes_the_training_fingerprint_of_the_training_window(
+    modelled, monkeypatch, cap
+):
+    """The fingerprint that tells a stored version is current is computed in SQL: it equals
+    the definition's (pandas) over the same window, also when the window is sampled."""
+    store, _ = modelled
+    if cap is not None:  # the demo's windows are below the real cap: sample them
+        monkeypatch.setattr(cost_model, "MAX_TRAINING_RUNS", cap)
+        monkeypatch.setattr(cost_model_asset, "MAX_TRAINING_RUNS", cap)
+    versions = [datetime.combine(v, datetime.min.time())
+                for v in _models(store)["model_version"]]
+    for version in versions:
+        window = training_window(_features_before(store, version), version)
+        assert cap is None or len(window) == cap
+        with store.session("test read") as session:
+            assert window_fingerprint(session, version) == (
+                len(window), training_fingerprint(window))
+            # A capped window reads its sample's features alone: the same rows.
+            sampled = session.df(
+                render_sql_template(cost_model_asset.__file__, "cost_training_features"),
+                window_params(version) | {"start": training_window_start(version),
+                                          "end": version})
+        pd.testing.assert_frame_equal(sampled, window.reset_index(drop=True))
+
+
+def test_a_stored_version_is_kept_until_its_training_data_changes(modelled, store):
+    demo_store, demo = modelled
+    twin = _twin(demo_store, store,
+                 ("session_facts", "input_clusters", "day_writes", "cost_models"))
+    week = week_start(demo.last_day)
+    last_day = DayRange(demo.last_day, demo.last_day)
+    with twin.session("test rerun") as session:
+        assert build_cost_predictions(session, last_day)["model_versions_trained_now"] == 0
+        # One run of the version's training window costs more now: the version is retrained.
+        changed = session.scalar(
+            "SELECT session_id FROM ${analytics}.session_facts WHERE created_at < {v:DateTime}"
+            " ORDER BY created_at DESC, session_id LIMIT 1", {"v": week})
+        session.command(
+            "ALTER TABLE ${analytics}.session_facts UPDATE total_cost = total_cost + 0.01"
+            " WHERE session_id = {s:String} SETTINGS mutations_sync = 2", {"s": changed})
+        assert build_cost_predictions(session, last_day)["model_versions_trained_now"] == 1
+        assert build_cost_predictions(session, last_day)["model_versions_trained_now"] == 0
+    fingerprints = _models(twin).set_index("model_version")["training_fingerprint"]
+    stored = _models(demo_store).set_index("model_version")["training_fingerprint"]
+    assert fingerprints[pd.Timestamp(week)] != stored[pd.Timestamp(week)]
+    earlier = stored.index[stored.index < pd.Timestamp(week)]
+    pd.testing.assert_series_equal(fingerprints[earlier], stored[earlier])
 
 
 def test_stored_versions_reload_and_predict_as_stored(modelled):

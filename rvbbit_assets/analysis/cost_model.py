@@ -237,7 +237,9 @@ class CostModelVersion:
 
 def training_fingerprint(training: pd.DataFrame) -> str:
     """Identifies the training data and the feature set, so a version is retrained only when
-    either changed (a stored version never meets features it was not trained on)."""
+    either changed (a stored version never meets features it was not trained on). The
+    pipeline computes it in the store (assets/cost_training_fingerprint.sql, the same value);
+    this is the definition that one is tested against."""
     digest = hashlib.sha256(json.dumps(FEATURES).encode())
     digest.update(pd.util.hash_pandas_object(
         training[["session_id", "total_cost"]], index=False).to_numpy().tobytes())

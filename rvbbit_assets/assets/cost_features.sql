@@ -1,7 +1,11 @@
--- What is known about each analysed run before it starts, for runs that started before
--- {end}: its cascade, input shape, caller, time, and the cost level of earlier runs (the
--- median of the cascade's last 50 and of the last 10 with the same input; medians, so one
--- spike does not inflate the next runs' predictions). total_cost is the target.
+-- What is known about each analysed run before it starts, for runs that started in
+-- [{start}, {end}): its cascade, input shape, caller, time, and the cost level of earlier
+-- runs (the median of the cascade's last 50 and of the last 10 with the same input; medians,
+-- so one spike does not inflate the next runs' predictions). total_cost is the target. The
+-- windows see every run before {end}; only the runs from {start} on are returned (a new day
+-- reads its own runs, not the whole history).
+SELECT * FROM
+(
 SELECT
     f.session_id AS session_id,
     f.cascade_id AS cascade_id,
@@ -33,4 +37,6 @@ WINDOW
     same_input_before AS (PARTITION BY f.cascade_id, f.input_hash
                           ORDER BY f.created_at, f.session_id
                           ROWS BETWEEN 10 PRECEDING AND 1 PRECEDING)
+)
+WHERE created_at >= {start:DateTime}
 ORDER BY created_at, session_id

@@ -8,15 +8,19 @@ predictions move together). Partitioned by day like the stages it reads, so a ba
 trains each week once and a new day only predicts.
 """
 
+import json
 from datetime import date, datetime, timedelta
 
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from rvbbit_assets.analysis.cost_model import (
+    FEATURES,
+    MAX_TRAINING_RUNS,
+    MIN_TRAINING_RUNS,
     CostModelVersion,
-    training_fingerprint,
     training_window,
+    training_window_start,
 )
 from rvbbit_assets.analysis.cost_training import TrainingJob, train_versions
 from rvbbit_assets.assets.groups import MODELS_GROUP
@@ -26,7 +30,7 @@ from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.orchestration.day_range import DayRange, utc_now
 from rvbbit_assets.store import ClickHouseStore, StoreSession
-from rvbbit_assets.store.sql_files import load_sql
+from rvbbit_assets.store.sql_files import load_sql, render_sql_template
 from rvbbit_assets.store.table_writes import replace_days_with_frame
 
 
@@ -43,34 +47,78 @@ def stored_versions(session: StoreSession, versions: list[datetime]) -> dict[dat
     return {week_start(r["model_version"]): r for r in frame.to_dict("records")}
 
 
-def models_for_weeks(
-    session: StoreSession, history: pd.DataFrame, versions: list[datetime]
-) -> tuple[dict[datetime, CostModelVersion], list[CostModelVersion]]:
-    """The model of each week (trained now when missing or stale), and those trained now."""
+# A version to train now: its week's Monday, its training window's fingerprint and runs.
+StaleVersion = tuple[datetime, str, int]
+
+
+def window_params(version: datetime) -> dict:
+    """The parameters of cost_training_sample.sql for the version's training window."""
+    return {"version": version, "window_start": training_window_start(version),
+            "max_runs": MAX_TRAINING_RUNS}
+
+
+def window_fingerprint(session: StoreSession, version: datetime) -> tuple[int, str]:
+    """The number of runs in the version's training window and its training fingerprint,
+    computed in the store (cost_model.training_fingerprint of cost_model.training_window)."""
+    runs, fingerprint = session.rows(
+        render_sql_template(__file__, "cost_training_fingerprint"),
+        window_params(version) | {"features": json.dumps(FEATURES)},
+    )[0]
+    return int(runs), fingerprint
+
+
+def current_models(
+    session: StoreSession, versions: list[datetime]
+) -> tuple[dict[datetime, CostModelVersion], list[StaleVersion]]:
+    """The stored model of each week whose training data is unchanged, and the weeks to train
+    now (missing or stale). Told by a fingerprint computed in the store, so a stored version
+    costs no read of its runs."""
     stored = stored_versions(session, versions)
     models: dict[datetime, CostModelVersion] = {}
-    jobs: list[TrainingJob] = []
+    stale: list[StaleVersion] = []
     for version in versions:
-        training = training_window(history, version)
-        fingerprint = training_fingerprint(training)
+        runs, fingerprint = window_fingerprint(session, version)
+        if runs < MIN_TRAINING_RUNS:
+            continue  # too few runs for a model: train_version would give none
         row = stored.get(version)
         if row is not None and row["training_fingerprint"] == fingerprint:
             models[version] = CostModelVersion.from_row(row)
         else:
-            jobs.append((training, version, fingerprint))
+            stale.append((version, fingerprint, runs))
+    return models, stale
+
+
+def train_and_store(session: StoreSession, jobs: list[TrainingJob]) -> list[CostModelVersion]:
+    """Train the jobs' versions (those with enough runs give a model) and store them."""
     trained = [model for model in train_versions(jobs) if model is not None]
     if trained:
         now = utc_now()
         session.insert_df("cost_models", pd.DataFrame([m.to_row(now) for m in trained]))
-    models |= {model.model_version: model for model in trained}
-    return dict(sorted(models.items())), trained
+    return trained
 
 
 def build_cost_predictions(session: StoreSession, days: DayRange) -> StageSummary:
-    history = session.df(load_sql(__file__, "cost_features"), {"end": days.end})
     versions = sorted({week_start(day) for day in days.days})
-    models, trained = models_for_weeks(session, history, versions)
-    runs = history[history["created_at"] >= days.start]
+    models, stale = current_models(session, versions)
+    # One read of the features of the days predicted and of the stale versions' windows. A
+    # new week on a long history (one capped window: a sample of more runs) reads its
+    # sample's features alone instead; several capped windows (a backfill) overlap enough
+    # that one read of them all costs less than a query each.
+    capped = [version for version, _, runs in stale if runs == MAX_TRAINING_RUNS]
+    sampled = capped if len(capped) == 1 else []
+    start = min([days.start] + [training_window_start(version)
+                                for version, _, _ in stale if version not in sampled])
+    features = session.df(load_sql(__file__, "cost_features"),
+                          {"start": start, "end": days.end})
+    jobs: list[TrainingJob] = []
+    for version, fingerprint, _ in stale:
+        window_runs = features if version not in sampled else session.df(
+            render_sql_template(__file__, "cost_training_features"),
+            window_params(version) | {"start": training_window_start(version), "end": version})
+        jobs.append((training_window(window_runs, version), version, fingerprint))
+    trained = train_and_store(session, jobs)
+    models = dict(sorted((models | {m.model_version: m for m in trained}).items()))
+    runs = features[features["created_at"] >= days.start]
     predicted = []
     for version, model in models.items():
         week = runs[(runs["created_at"] >= version)
