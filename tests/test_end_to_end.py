@@ -40,7 +40,9 @@ def _analysed(store, session_id):
 @pytest.fixture(scope="module")
 def dagster_dev(module_store, tmp_path_factory):
     with running_dagster(module_store, tmp_path_factory.mktemp("dagster_dev"), daemon=True,
-                         env={"RVBBIT_SENSOR_SETTLE_SECONDS": "2"}) as dagster:
+                         # A tick every 5 s, not 15: each wait below is for a tick.
+                         env={"RVBBIT_SENSOR_SETTLE_SECONDS": "2",
+                              "RVBBIT_SENSOR_INTERVAL_SECONDS": "5"}) as dagster:
         dagster.wait_until_serving()
         yield dagster
 
