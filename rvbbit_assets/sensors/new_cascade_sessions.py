@@ -2,7 +2,8 @@
 
 Each tick:
 1. sets the store's concurrency pool to one slot (orchestration/run_exclusion.py) and,
-   while a run of the pipeline is queued or in progress, waits: one run writes the store at a time;
+   while a run of the pipeline is queued or in progress, waits: one run writes the store at
+   a time;
 2. reads how this sensor's earlier runs ended: the days of a failed or cancelled run are
    requested again after a bounded backoff, until a later run analyses them
    (run_outcomes.py);
