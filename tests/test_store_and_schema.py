@@ -256,3 +256,14 @@ def test_a_password_in_the_url_never_appears_in_errors():
     text = "".join(traceback.format_exception(caught.value))
     assert "S3cr3t-pw" not in text
     assert "***" in text
+
+
+def test_sessions_run_queries_without_jit_compilation(store):
+    # Compiled code dies with the embedded session, so compiling cost each stage again.
+    with store.session("test read") as session:
+        settings = dict(session.rows(
+            "SELECT name, value FROM system.settings WHERE name IN"
+            " ('compile_expressions', 'compile_aggregate_expressions', 'compile_sort_description')"
+        ))
+    assert settings == {"compile_expressions": "0", "compile_aggregate_expressions": "0",
+                        "compile_sort_description": "0"}
