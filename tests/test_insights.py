@@ -399,6 +399,23 @@ def test_rerun_in_any_order_gives_the_same_rows(cells) -> None:
     pd.testing.assert_frame_equal(before, read(cells, query))
 
 
+def test_an_earlier_day_stale_in_the_table_is_read_from_the_logs(cells) -> None:
+    """Day 1 compares with day 0's cells as stored in cell_analytics, unless session_facts
+    rewrote day 0 after cell_analytics last did: then day 0's cells come from the logs."""
+    query = ("SELECT * FROM ${analytics}.cell_analytics WHERE created_at >= {start:DateTime}"
+             " ORDER BY session_id, cell_name")
+    day_one = {"start": at(1, 0)}
+    before = read(cells, query, day_one)
+    with cells.session("test: lose day 0's cells") as session:
+        session.command("ALTER TABLE ${analytics}.cell_analytics DROP PARTITION ID {p:String}",
+                        {"p": day(0).strftime("%Y%m%d")})
+    run_asset(cells, session_facts, day(0).isoformat())
+    run_asset(cells, cell_analytics, day(1).isoformat())
+    pd.testing.assert_frame_equal(before, read(cells, query, day_one))
+    assert cell(cells, "c3", "write")["species_run_count"] == 2  # c1 and c2, from the logs
+    run_asset(cells, cell_analytics, day(0).isoformat())
+
+
 def test_cell_breakdown_for_the_api(cells) -> None:
     with cells.session("test api") as session:
         breakdown = cell_breakdown(session, "c3")
