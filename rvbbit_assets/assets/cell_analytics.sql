@@ -66,17 +66,16 @@ WITH
         FROM computed_cells
         WHERE created_at >= {start:DateTime} AND species_hash IS NOT NULL
     ),
-    cells AS
+    window_cells AS
     (
-        -- The range's cells, and the earlier cells of the species they compare with.
-        SELECT *
+        -- What the window reads: the range's cells, and the earlier cells of the species
+        -- they compare with (the range's other columns are joined back after it).
+        SELECT session_id, cell_name, created_at, species_hash, cost, duration_ms, total_tokens
         FROM computed_cells
-        WHERE created_at >= {start:DateTime} OR species_hash IN (SELECT species_hash FROM range_species)
+        WHERE created_at >= {start:DateTime}
+           OR species_hash IN (SELECT species_hash FROM range_species)
         UNION ALL
-        SELECT
-            session_id, cascade_id, created_at, cell_name, species_hash, started_at, cost,
-            duration_ms, tokens_in, tokens_out, total_tokens, message_count, error_count,
-            run_total_cost
+        SELECT session_id, cell_name, created_at, species_hash, cost, duration_ms, total_tokens
         FROM ${analytics}.cell_analytics
         WHERE created_at < {start:DateTime}
           AND toDate(created_at) NOT IN {log_days:Array(Date)}
@@ -90,12 +89,15 @@ WITH
             -- one number to take "strictly earlier runs" as a RANGE (all cells of one run
             -- share it, so a run never counts as its own history).
             dense_rank() OVER (ORDER BY created_at, session_id) AS run_order
-        FROM cells
+        FROM window_cells
     ),
     with_baselines AS
     (
         SELECT
-            *,
+            session_id,
+            cell_name,
+            created_at,
+            species_hash,
             if(species_hash IS NULL, 0, count() OVER earlier_in_species) AS species_run_count,
             if(species_run_count = 0, 0, avg(cost) OVER earlier_in_species) AS species_avg_cost,
             if(species_run_count = 0, 0, stddevPopStable(cost) OVER earlier_in_species)
@@ -116,7 +118,12 @@ WITH
     (
         -- A stddev within floating-point noise of zero is 0, as in baselines.sql.
         SELECT
-            *,
+            session_id,
+            cell_name,
+            species_run_count,
+            species_avg_cost,
+            species_avg_duration,
+            species_avg_tokens,
             if(raw_stddev_cost <= 1e-9 * abs(species_avg_cost), 0, raw_stddev_cost)
                 AS species_stddev_cost,
             if(raw_stddev_duration <= 1e-9 * abs(species_avg_duration), 0, raw_stddev_duration)
@@ -155,7 +162,9 @@ SELECT
        (duration_ms - species_avg_duration) / species_stddev_duration) AS duration_z_score,
     if(species_stddev_tokens = 0, 0, (total_tokens - species_avg_tokens) / species_stddev_tokens)
         AS tokens_z_score
-FROM with_stddevs
+FROM computed_cells
+INNER JOIN with_stddevs USING (session_id, cell_name)
+WHERE created_at >= {start:DateTime}
 -- Without enable_materialized_cte ClickHouse ignores MATERIALIZED and runs such a CTE again
 -- at every reference.
 SETTINGS enable_materialized_cte = 1
