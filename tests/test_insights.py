@@ -266,6 +266,25 @@ def test_few_prompts_or_a_chance_lift_are_returned_not_significant(insights) -> 
     assert metadata["dagster/row_count"] == 3
 
 
+def test_each_prompt_text_is_tokenized_once_and_reruns_give_the_same_patterns(insights) -> None:
+    store, _, _ = insights
+    query = "SELECT * FROM ${analytics}.prompt_patterns ORDER BY species_hash, ngram"
+    before = read(store, query)
+    run_asset(store, prompt_patterns)
+    pd.testing.assert_frame_equal(before, read(store, query))
+    memo = read(store, "SELECT count() AS rows, uniqExact(prompt_hash) AS texts"
+                       " FROM ${analytics}.prompt_ngrams")
+    texts = read(store, "SELECT uniqExact(full_prompt_text) AS n FROM ${source}.prompt_lineage"
+                        " WHERE generation = 0 AND species_hash NOT IN ('', 'unknown_species')")
+    assert memo["rows"][0] == memo["texts"][0] == texts["n"][0] > 0
+    # Two runs at once may both tokenize a text: a memo row twice counts once.
+    with store.session("test: every text tokenized twice") as session:
+        session.command("INSERT INTO ${analytics}.prompt_ngrams"
+                        " SELECT * FROM ${analytics}.prompt_ngrams")
+    run_asset(store, prompt_patterns)
+    pd.testing.assert_frame_equal(before, read(store, query))
+
+
 def test_empty_lineage_gives_an_empty_table_with_a_note(store: ClickHouseStore) -> None:
     # Nothing in the source at all: both assets materialize empty, with a note.
     nothing = run_assets(store, [pareto_frontier, prompt_patterns])
