@@ -27,6 +27,7 @@ OWN_TABLES = {
     "cost_prediction_model": {"cost_models"},
     "alerts": {"alert_deliveries"},
     "forecasts": {"forecast_weekly", "forecast_backtest"},
+    "prompt_patterns": {"prompt_ngrams"},
 }
 BOOKKEEPING = {"day_writes"}  # when each day was rewritten: written by every daily stage
 STAGING = re.compile(r"__staging_[0-9a-f]+$")

@@ -266,6 +266,25 @@ def test_few_prompts_or_a_chance_lift_are_returned_not_significant(insights) -> 
     assert metadata["dagster/row_count"] == 3
 
 
+def test_each_prompt_text_is_tokenized_once_and_reruns_give_the_same_patterns(insights) -> None:
+    store, _, _ = insights
+    query = "SELECT * FROM ${analytics}.prompt_patterns ORDER BY species_hash, ngram"
+    before = read(store, query)
+    run_asset(store, prompt_patterns)
+    pd.testing.assert_frame_equal(before, read(store, query))
+    memo = read(store, "SELECT count() AS rows, uniqExact(prompt_hash) AS texts"
+                       " FROM ${analytics}.prompt_ngrams")
+    texts = read(store, "SELECT uniqExact(full_prompt_text) AS n FROM ${source}.prompt_lineage"
+                        " WHERE generation = 0 AND species_hash NOT IN ('', 'unknown_species')")
+    assert memo["rows"][0] == memo["texts"][0] == texts["n"][0] > 0
+    # Two runs at once may both tokenize a text: a memo row twice counts once.
+    with store.session("test: every text tokenized twice") as session:
+        session.command("INSERT INTO ${analytics}.prompt_ngrams"
+                        " SELECT * FROM ${analytics}.prompt_ngrams")
+    run_asset(store, prompt_patterns)
+    pd.testing.assert_frame_equal(before, read(store, query))
+
+
 def test_empty_lineage_gives_an_empty_table_with_a_note(store: ClickHouseStore) -> None:
     # Nothing in the source at all: both assets materialize empty, with a note.
     nothing = run_assets(store, [pareto_frontier, prompt_patterns])
@@ -397,6 +416,23 @@ def test_rerun_in_any_order_gives_the_same_rows(cells) -> None:
     before = read(cells, query)
     run_asset(cells, cell_analytics, day(1).isoformat())
     pd.testing.assert_frame_equal(before, read(cells, query))
+
+
+def test_an_earlier_day_stale_in_the_table_is_read_from_the_logs(cells) -> None:
+    """Day 1 compares with day 0's cells as stored in cell_analytics, unless session_facts
+    rewrote day 0 after cell_analytics last did: then day 0's cells come from the logs."""
+    query = ("SELECT * FROM ${analytics}.cell_analytics WHERE created_at >= {start:DateTime}"
+             " ORDER BY session_id, cell_name")
+    day_one = {"start": at(1, 0)}
+    before = read(cells, query, day_one)
+    with cells.session("test: lose day 0's cells") as session:
+        session.command("ALTER TABLE ${analytics}.cell_analytics DROP PARTITION ID {p:String}",
+                        {"p": day(0).strftime("%Y%m%d")})
+    run_asset(cells, session_facts, day(0).isoformat())
+    run_asset(cells, cell_analytics, day(1).isoformat())
+    pd.testing.assert_frame_equal(before, read(cells, query, day_one))
+    assert cell(cells, "c3", "write")["species_run_count"] == 2  # c1 and c2, from the logs
+    run_asset(cells, cell_analytics, day(0).isoformat())
 
 
 def test_cell_breakdown_for_the_api(cells) -> None:

@@ -49,8 +49,10 @@ def top_cells_markdown(top: pd.DataFrame) -> str:
 
 
 def build_cell_analytics(session: StoreSession, days: DayRange) -> StageSummary:
+    log_days = [day for (day,) in session.rows(load_sql(__file__, "cell_log_days"), days.params())]
     rows = replace_days(
-        session, "cell_analytics", load_sql(__file__, "cell_analytics"), days.params(), days
+        session, "cell_analytics", load_sql(__file__, "cell_analytics"),
+        {**days.params(), "log_days": log_days}, days,
     )
     (runs, with_history, outliers), = session.rows(
         "SELECT uniqExact(session_id), countIf(species_run_count > 0),"
@@ -69,7 +71,8 @@ def build_cell_analytics(session: StoreSession, days: DayRange) -> StageSummary:
 
 
 @per_run_asset(
-    # The cells are read from the source logs of the runs session_facts analysed.
+    # The cells are read from the source logs of the runs session_facts analysed; earlier
+    # days' cells from this table.
     deps=[session_facts, unified_logs],
     description=(
         "Per run and cell: cost, wall-clock duration and tokens against the same species' "

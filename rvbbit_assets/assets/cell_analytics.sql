@@ -2,26 +2,22 @@
 -- duration and tokens against the same species' cells in strictly earlier runs, with
 -- z-scores and the cell's share of the run's cost.
 --
--- The history is rebuilt here from the source logs of every run in session_facts that
--- started before {end}, on any day: it depends only on the source rows and on which runs
--- are analysed, never on which days of this table were written before, so the result is
--- the same whatever order days are materialized in.
+-- The range's cells come from the source logs of its runs in session_facts. Earlier cells
+-- are read from this table's earlier days, which hold the same facts, computed from the same
+-- logs when those days were analysed (the history stages of session_facts' earlier days
+-- ensure every one was): a new day reads only its own logs. An earlier day in {log_days},
+-- one cell_analytics has not written since session_facts last did, has its cells rebuilt
+-- from the logs too, so the history is the cells of every run in session_facts before {end},
+-- whatever order days were materialized in.
 WITH
-    analysed_runs AS
+    computed_runs AS MATERIALIZED
     (
-        SELECT
-            session_id,
-            cascade_id,
-            created_at,
-            total_cost AS run_total_cost,
-            -- Position of the run in (created_at, session_id) order: the window below needs
-            -- one number to take "strictly earlier runs" as a RANGE (all cells of one run
-            -- share it, so a run never counts as its own history).
-            row_number() OVER (ORDER BY created_at, session_id) AS run_order
+        SELECT session_id, cascade_id, created_at, total_cost AS run_total_cost
         FROM ${analytics}.session_facts
         WHERE created_at < {end:DateTime}
+          AND (created_at >= {start:DateTime} OR toDate(created_at) IN {log_days:Array(Date)})
     ),
-    cells AS
+    log_cells AS
     (
         SELECT
             session_id,
@@ -40,11 +36,11 @@ WITH
             count() AS cell_messages,
             countIf(position(node_type, 'error') > 0) AS cell_errors
         FROM ${source}.unified_logs
-        WHERE session_id IN (SELECT session_id FROM analysed_runs)
+        WHERE session_id IN (SELECT session_id FROM computed_runs)
           AND ifNull(cell_name, '') != ''
         GROUP BY session_id, cell
     ),
-    with_baselines AS
+    computed_cells AS MATERIALIZED
     (
         SELECT
             r.session_id AS session_id,
@@ -55,12 +51,53 @@ WITH
             c.cell_started_at AS started_at,
             c.cell_cost AS cost,
             c.cell_duration_ms AS duration_ms,
-            c.cell_tokens_in AS tokens_in,
-            c.cell_tokens_out AS tokens_out,
-            c.cell_tokens_in + c.cell_tokens_out AS total_tokens,
-            c.cell_messages AS message_count,
-            c.cell_errors AS error_count,
-            r.run_total_cost AS run_total_cost,
+            toUInt64(c.cell_tokens_in) AS tokens_in,
+            toUInt64(c.cell_tokens_out) AS tokens_out,
+            tokens_in + tokens_out AS total_tokens,
+            toUInt32(c.cell_messages) AS message_count,
+            toUInt32(c.cell_errors) AS error_count,
+            r.run_total_cost AS run_total_cost
+        FROM log_cells AS c
+        INNER JOIN computed_runs AS r ON r.session_id = c.session_id
+    ),
+    range_species AS MATERIALIZED
+    (
+        SELECT DISTINCT species_hash
+        FROM computed_cells
+        WHERE created_at >= {start:DateTime} AND species_hash IS NOT NULL
+    ),
+    window_cells AS
+    (
+        -- What the window reads: the range's cells, and the earlier cells of the species
+        -- they compare with (the range's other columns are joined back after it).
+        SELECT session_id, cell_name, created_at, species_hash, cost, duration_ms, total_tokens
+        FROM computed_cells
+        WHERE created_at >= {start:DateTime}
+           OR species_hash IN (SELECT species_hash FROM range_species)
+        UNION ALL
+        SELECT session_id, cell_name, created_at, species_hash, cost, duration_ms, total_tokens
+        FROM ${analytics}.cell_analytics
+        WHERE created_at < {start:DateTime}
+          AND toDate(created_at) NOT IN {log_days:Array(Date)}
+          AND species_hash IN (SELECT species_hash FROM range_species)
+    ),
+    ordered_cells AS
+    (
+        SELECT
+            *,
+            -- Position of the run in (created_at, session_id) order: the window below needs
+            -- one number to take "strictly earlier runs" as a RANGE (all cells of one run
+            -- share it, so a run never counts as its own history).
+            dense_rank() OVER (ORDER BY created_at, session_id) AS run_order
+        FROM window_cells
+    ),
+    with_baselines AS
+    (
+        SELECT
+            session_id,
+            cell_name,
+            created_at,
+            species_hash,
             if(species_hash IS NULL, 0, count() OVER earlier_in_species) AS species_run_count,
             if(species_run_count = 0, 0, avg(cost) OVER earlier_in_species) AS species_avg_cost,
             if(species_run_count = 0, 0, stddevPopStable(cost) OVER earlier_in_species)
@@ -73,16 +110,20 @@ WITH
                 AS species_avg_tokens,
             if(species_run_count = 0, 0, stddevPopStable(total_tokens) OVER earlier_in_species)
                 AS raw_stddev_tokens
-        FROM cells AS c
-        INNER JOIN analysed_runs AS r ON r.session_id = c.session_id
-        WINDOW earlier_in_species AS (PARTITION BY species_hash ORDER BY r.run_order
+        FROM ordered_cells
+        WINDOW earlier_in_species AS (PARTITION BY species_hash ORDER BY run_order
                                       RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
     ),
     with_stddevs AS
     (
         -- A stddev within floating-point noise of zero is 0, as in baselines.sql.
         SELECT
-            *,
+            session_id,
+            cell_name,
+            species_run_count,
+            species_avg_cost,
+            species_avg_duration,
+            species_avg_tokens,
             if(raw_stddev_cost <= 1e-9 * abs(species_avg_cost), 0, raw_stddev_cost)
                 AS species_stddev_cost,
             if(raw_stddev_duration <= 1e-9 * abs(species_avg_duration), 0, raw_stddev_duration)
@@ -121,4 +162,9 @@ SELECT
        (duration_ms - species_avg_duration) / species_stddev_duration) AS duration_z_score,
     if(species_stddev_tokens = 0, 0, (total_tokens - species_avg_tokens) / species_stddev_tokens)
         AS tokens_z_score
-FROM with_stddevs
+FROM computed_cells
+INNER JOIN with_stddevs USING (session_id, cell_name)
+WHERE created_at >= {start:DateTime}
+-- Without enable_materialized_cte ClickHouse ignores MATERIALIZED and runs such a CTE again
+-- at every reference.
+SETTINGS enable_materialized_cte = 1

@@ -44,17 +44,30 @@ STOP_WORDS: tuple[str, ...] = (
 TOP_ROWS_SHOWN = 10
 
 
+TOKENIZER = {"ngram_words": NGRAM_WORDS, "stop_words": list(STOP_WORDS)}
+
+
+def tokenize_new_prompts(session: StoreSession) -> None:
+    """Add the n-grams of every base prompt text not tokenized yet to the prompt_ngrams memo:
+    a text is tokenized once ever, not on every run."""
+    session.command(
+        "INSERT INTO ${analytics}.prompt_ngrams (tokenizer, prompt_hash, ngrams) "
+        + load_sql(__file__, "prompt_ngrams"),
+        TOKENIZER,
+    )
+
+
 def compute_prompt_patterns(session: StoreSession) -> pd.DataFrame:
     """Every trigram with a lift above MIN_LIFT of every species with a winner and a loser
     base prompt; significant ones first, then by lift."""
+    tokenize_new_prompts(session)
     return session.df(
         load_sql(__file__, "prompt_patterns"),
         {
             "min_prompts": MIN_PROMPTS_PER_OUTCOME,
             "min_lift": MIN_LIFT,
             "min_z_score": MIN_Z_SCORE,
-            "ngram_words": NGRAM_WORDS,
-            "stop_words": list(STOP_WORDS),
+            **TOKENIZER,
         },
     )
 
@@ -111,7 +124,7 @@ def empty_result_note(base_prompts: int, species_compared: int) -> str:
 @store_asset(
     deps=[prompt_lineage],
     group_name=INSIGHTS_GROUP,
-    metadata=table_metadata("prompt_patterns"),
+    metadata=table_metadata("prompt_patterns", also_writes=("prompt_ngrams",)),
     kinds={"clickhouse"},
     description=(
         "Winning prompt phrases per species: trigrams of prompt_lineage base prompts with "

@@ -4,61 +4,59 @@
 -- `significant` flag (enough prompts of each outcome and a z-score that chance rarely gives).
 --
 -- A prompt counts an n-gram once however often it repeats it (arrayDistinct), so winner_freq
--- and loser_freq are shares of prompts. Identical prompt texts are tokenized once and carry
--- their winner/loser counts: RVBBIT reruns the same templates on the same inputs a lot.
+-- and loser_freq are shares of prompts. Identical prompt texts are counted once and carry
+-- their winner/loser counts (RVBBIT reruns the same templates on the same inputs a lot); each
+-- text is tokenized once ever, into prompt_ngrams (prompt_ngrams.sql).
 WITH
-    base_prompts AS
+    prompt_texts AS MATERIALIZED
     (
-        SELECT species_hash, cascade_id, cell_name, is_winner, full_prompt_text
+        -- Per species, each distinct base prompt text with its winner and loser prompts.
+        SELECT
+            species_hash,
+            cityHash64(full_prompt_text) AS prompt_hash,
+            min(cascade_id) AS text_cascade,
+            min(cell_name) AS text_cell,
+            countIf(is_winner) AS winners,
+            countIf(NOT is_winner) AS losers
         FROM ${source}.prompt_lineage
         -- Mutations (generation > 0) inherit the phrases of their parent prompt.
         WHERE generation = 0 AND species_hash NOT IN ('', 'unknown_species')
+        GROUP BY species_hash, prompt_hash
     ),
-    species AS
+    species AS MATERIALIZED
     (
         -- A species is one cell template on one input, so its prompts share one cell; min()
         -- only picks deterministically if two cascades share the template.
         SELECT
             species_hash,
-            min(cascade_id) AS species_cascade,
-            min(cell_name) AS species_cell,
-            countIf(is_winner) AS winner_prompts,
-            countIf(NOT is_winner) AS loser_prompts
-        FROM base_prompts
+            min(text_cascade) AS species_cascade,
+            min(text_cell) AS species_cell,
+            sum(winners) AS winner_prompts,
+            sum(losers) AS loser_prompts
+        FROM prompt_texts
         GROUP BY species_hash
         -- The design divides by both counts: a species needs a winner and a loser.
         HAVING winner_prompts > 0 AND loser_prompts > 0
     ),
     distinct_prompts AS
     (
-        SELECT
-            species_hash,
-            any(full_prompt_text) AS prompt_text,
-            countIf(is_winner) AS winners,
-            countIf(NOT is_winner) AS losers
-        FROM base_prompts
+        SELECT species_hash, prompt_hash, winners, losers
+        FROM prompt_texts
         WHERE species_hash IN (SELECT species_hash FROM species)
-        GROUP BY species_hash, cityHash64(full_prompt_text)
     ),
     ngram_counts AS
     (
-        -- Words are lower-case runs of letters/digits (splitByNonAlpha), within one sentence:
-        -- a phrase does not run across a full stop or a line break. A trigram that starts or
-        -- ends with a stop word ('by', 'the', the 's' of "let's") is a fragment of a phrase
-        -- beside it with the same counts ("think step by" of "step by step"), not a phrase.
+        -- Each text's n-grams, as prompt_ngrams.sql tokenized them into the memo.
         SELECT species_hash, ngram, sum(winners) AS winner_count, sum(losers) AS loser_count
-        FROM distinct_prompts
-        ARRAY JOIN arrayDistinct(arrayFlatten(arrayMap(
-            words -> arrayMap(
-                gram -> arrayStringConcat(gram, ' '),
-                arrayFilter(
-                    gram -> NOT has({stop_words:Array(String)}, gram[1])
-                        AND NOT has({stop_words:Array(String)}, gram[-1]),
-                    arrayMap(start -> arraySlice(words, start, {ngram_words:UInt8}),
-                             range(1, toUInt64(greatest(length(words) + 2 - {ngram_words:UInt8},
-                                                        1)))))),
-            arrayMap(sentence -> splitByNonAlpha(sentence),
-                     splitByRegexp('[.!?;:\\n]+', lowerUTF8(prompt_text)))))) AS ngram
+        FROM distinct_prompts AS p
+        INNER JOIN
+        (
+            SELECT prompt_hash, ngrams
+            FROM ${analytics}.prompt_ngrams
+            WHERE tokenizer = cityHash64({ngram_words:UInt8}, {stop_words:Array(String)})
+            LIMIT 1 BY prompt_hash  -- a text two runs tokenized at once
+        ) AS m ON m.prompt_hash = p.prompt_hash
+        ARRAY JOIN m.ngrams AS ngram
         GROUP BY species_hash, ngram
     ),
     kept AS
@@ -109,3 +107,6 @@ SELECT
     concat('Try adding ''', ngram, ''' to your prompt') AS recommendation
 FROM kept
 ORDER BY significant DESC, lift DESC, species_hash, pattern_rank
+-- Without enable_materialized_cte ClickHouse ignores MATERIALIZED and runs such a CTE again
+-- at every reference.
+SETTINGS enable_materialized_cte = 1
