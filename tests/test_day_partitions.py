@@ -9,7 +9,7 @@ from runs import Run, llm, write_runs
 from rvbbit_assets.assets import session_facts
 from rvbbit_assets.assets.session_facts import build_session_facts
 from rvbbit_assets.orchestration.day_range import DayRange
-from rvbbit_assets.store.table_writes import replace_days_with_frame
+from rvbbit_assets.store.table_writes import replace_days, replace_days_with_frame
 
 
 def _alerts(days: list[date], tag: str) -> pd.DataFrame:
@@ -50,6 +50,24 @@ def test_a_long_range_replaces_exactly_its_days(store):
             + [f"old-{d.isoformat()}" for d in every_day[255:]]
         )
         assert [row[0] for row in _rows(session)] == expected
+
+
+def test_shares_of_a_query_write_each_row_once(store):
+    # A stage may run its query once per share of the runs (regression_flags: per share of
+    # the species): every share is staged, and the days swapped in once.
+    days = DayRange(date(2025, 1, 1), date(2025, 1, 3))
+    select = (
+        "SELECT concat('run-', toString(number)) AS session_id, 'cost_spike' AS alert_type,"
+        " 'c' AS cascade_id, {start:DateTime} + toIntervalHour(number) AS created_at,"
+        " created_at AS run_finished_at, 'major' AS severity, '' AS message,"
+        " '' AS detail, toFloat64(number) AS metric, created_at AS detected_at"
+        " FROM numbers(60) WHERE number % {shares:UInt32} = {share:UInt32}"
+    )
+    with store.session("test") as session:
+        written = replace_days(session, "alerts", select, {}, days,
+                               shares=[{"shares": 3, "share": share} for share in range(3)])
+        assert written == 60
+        assert [row[0] for row in _rows(session)] == [f"run-{n}" for n in range(60)]
 
 
 def test_session_facts_a_day_per_query_equal_one_query(store, monkeypatch):

@@ -22,19 +22,27 @@ from rvbbit_assets.store import ClickHouseStore, StoreSession
 from rvbbit_assets.store.sql_files import load_sql, render_sql_template
 
 
-def with_history(stage_sql: str) -> str:
-    """A stage query that reads from the `history` population of analysed runs."""
-    return f"WITH history AS ({load_sql(__file__, 'history')})\n{stage_sql}"
+def with_history(stage_sql: str, history_filter: str | None = None) -> str:
+    """A stage query that reads from the `history` population of analysed runs, or from
+    its runs that pass `history_filter` (a condition on its columns)."""
+    history = load_sql(__file__, "history")
+    if history_filter:
+        history = f"SELECT * FROM ({history}) WHERE {history_filter}"
+    return f"WITH history AS ({history})\n{stage_sql}"
 
 
-def design_beside_ours(module_file: str, design: str, ours: str) -> str:
+def design_beside_ours(
+    module_file: str, design: str, ours: str, history_filter: str | None = None
+) -> str:
     """The design's columns (`design`.sql) and ours (the `ours` template) per run, over the
-    `history` population: one query, so both see the same runs."""
+    `history` population (or its runs that pass `history_filter`): one query, so both see
+    the same runs."""
     return with_history(
         "SELECT design.*, ours.* EXCEPT (session_id)\n"
         f"FROM ({load_sql(module_file, design)}) AS design\n"
         f"LEFT JOIN ({render_sql_template(module_file, ours)}) AS ours"
-        " ON ours.session_id = design.session_id"
+        " ON ours.session_id = design.session_id",
+        history_filter,
     )
 
 

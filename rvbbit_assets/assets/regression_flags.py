@@ -19,26 +19,50 @@ from rvbbit_assets.orchestration.day_range import DayRange
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 from rvbbit_assets.store.table_writes import replace_days
 
-# Each run carries a series of up to 150 earlier runs through the query: whole days of up to
-# this many runs at a time bound its memory (about 1 GB), while small ranges take one query.
-RUNS_PER_QUERY = 200_000
+# Each run carries a series of up to 150 earlier runs through the query: a share of the
+# species of up to about this many runs at a time bounds its memory (about 0.7 GB per 100k
+# runs), while small ranges take one query.
+RUNS_PER_QUERY = 300_000
+
+# Both parts compare a run with earlier runs of its species only, so a query over the runs of
+# one share of the species computes their rows exactly: each share reads the look-back and
+# the range's runs of its species once, where chunks of days would read each chunk's
+# look-back again. A run without a species is in share 0.
+SPECIES_SHARE = (
+    "ifNull(cityHash64(species_hash_primary), 0) % {species_shares:UInt32}"
+    " = {species_share:UInt32}"
+)
 
 
-def regression_flags_sql() -> str:
-    return design_beside_ours(__file__, "regression_flags", "significant_regressions")
+def regression_flags_sql(shared: bool = False) -> str:
+    """The stage's query; `shared`: over the share of the species its parameters select."""
+    return design_beside_ours(
+        __file__, "regression_flags", "significant_regressions",
+        SPECIES_SHARE if shared else None,
+    )
+
+
+def species_shares(runs: int) -> list[dict[str, int]]:
+    """The parameters of each share of the species, for a range of `runs` runs; none for a
+    range that takes one query."""
+    shares = -(-runs // RUNS_PER_QUERY)
+    if shares <= 1:
+        return [{}]
+    return [{"species_shares": shares, "species_share": share} for share in range(shares)]
 
 
 def build_regression_flags(
     session: StoreSession, days: DayRange, settings: DetectionSettings | None = None
 ) -> StageSummary:
     settings = settings or DetectionSettings.of(session.settings)
+    shares = species_shares(sum(runs_per_day(session, days).values()))
     rows = replace_days(
         session,
         "regression_flags",
-        regression_flags_sql(),
+        regression_flags_sql(shared=len(shares) > 1),
         days.params() | settings.params() | REGRESSION_CONSTANTS,
         days,
-        chunks=days.chunks(runs_per_day(session, days), RUNS_PER_QUERY),
+        shares=shares,
     )
     by_severity = dict(
         session.rows(

@@ -4,7 +4,7 @@ whole unpartitioned table replaced; every day written is recorded in `day_writes
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -49,22 +49,26 @@ def replace_days(
     params: dict[str, Any],
     days: DayRange,
     chunks: list[DayRange] | None = None,
+    shares: Sequence[dict[str, Any]] = ({},),
 ) -> int:
     """Rewrite the given days of an analytics table with the rows of `select_sql`.
 
     The SELECT's columns are matched to the table's by name. Returns the rows written.
     With `chunks` (sub-ranges of `days`), the SELECT runs once per chunk, its `start`/`end`
-    bound to the chunk's, for a stage whose memory grows with the runs it computes; the
-    days are still swapped in only once every chunk is staged.
+    bound to the chunk's, for a stage whose memory grows with the runs it computes; with
+    `shares` (parameters that each select a disjoint part of the rows, together all of
+    them), once per share of each chunk. The days are still swapped in only once every
+    chunk is staged.
     """
     columns = ", ".join(f"`{c}`" for c in table_columns(session, table))
     with staging_copy(session, table) as staging:
         for chunk in chunks or [days]:
-            session.command(
-                f"INSERT INTO ${{analytics}}.{staging} ({columns}) "
-                f"SELECT {columns} FROM ({select_sql})",
-                {**params, **chunk.params()},
-            )
+            for share in shares:
+                session.command(
+                    f"INSERT INTO ${{analytics}}.{staging} ({columns}) "
+                    f"SELECT {columns} FROM ({select_sql})",
+                    {**params, **share, **chunk.params()},
+                )
         return _swap_days_in(session, table, staging, days)
 
 
