@@ -291,3 +291,21 @@ def test_the_api_predicts_as_the_library(modelled):
     assert status == 200
     assert answer in [e.as_dict() for e in expected]
     assert answer["interval"]["level"] == 0.9 and answer["predicted_cost"] > 0
+
+
+def test_the_estimate_skips_versions_of_other_features(modelled, store):
+    """A version stored before the features changed (here a newer one, with one feature more
+    and a pickle nothing could load) never meets today's features: the estimate uses the
+    newest version of today's features."""
+    demo_store, _ = modelled
+    twin = _twin(demo_store, store, ("session_facts", "input_clusters", "cost_models"))
+    latest = _models(demo_store).iloc[-1]["model_version"].date()
+    with twin.session("test estimate") as session:
+        session.command(
+            "INSERT INTO ${analytics}.cost_models SELECT * REPLACE (model_version + 7 AS"
+            " model_version, arrayPushBack(features, 'caller_id') AS features, 'not a pickle'"
+            " AS model_pickle) FROM (SELECT * FROM ${analytics}.cost_models FINAL"
+            " WHERE model_version = {v:Date})",
+            {"v": latest})
+        estimate = estimate_cost(session, _cascade(twin), INPUT)
+    assert estimate is not None and estimate.model_version == latest

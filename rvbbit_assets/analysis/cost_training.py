@@ -18,7 +18,7 @@ from rvbbit_assets.analysis.worker_pool import POOL_FAILURES, pool_allowed, work
 # A job: the version's training window, its week's Monday, and the window's fingerprint.
 TrainingJob = tuple[pd.DataFrame, datetime, str]
 
-# Rough costs in training rows' worth: a fit's fixed cost (its 150 trees), and the worker's
+# Rough costs in training rows' worth: a fit's fixed cost (its 75 trees), and the worker's
 # start (a process importing pandas and scikit-learn), so it takes fewer versions.
 _FIT_OVERHEAD_ROWS = 15_000
 _WORKER_START_ROWS = 60_000

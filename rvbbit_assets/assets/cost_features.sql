@@ -1,5 +1,5 @@
 -- What is known about each analysed run before it starts, for runs that started in
--- [{start}, {end}): its cascade, input shape, caller, time, and the cost level of earlier
+-- [{start}, {end}): its cascade, input shape, origin, time, and the cost level of earlier
 -- runs (the median of the cascade's last 50 and of the last 10 with the same input; medians,
 -- so one spike does not inflate the next runs' predictions). total_cost is the target. The
 -- windows see every run before {end}; only the runs from {start} on are returned (a new day
@@ -17,7 +17,6 @@ SELECT
     c.input_category AS input_category,
     c.is_valid_json AS is_valid_json,
     f.origin AS origin,
-    f.caller_id AS caller_id,
     f.hour_of_day AS hour_of_day,
     f.day_of_week AS day_of_week,
     f.depth AS depth,

@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 import pandas as pd
 
-from rvbbit_assets.analysis.cost_model import CostModelVersion
+from rvbbit_assets.analysis.cost_model import FEATURES, CostModelVersion
 from rvbbit_assets.analysis.input_complexity import compute_input_complexity
 from rvbbit_assets.orchestration.day_range import utc_now
 from rvbbit_assets.store import StoreSession
@@ -15,9 +15,13 @@ from rvbbit_assets.store.sql_files import load_sql
 
 
 def latest_version(session: StoreSession) -> CostModelVersion | None:
-    """The newest stored model version (cost_models), or None before the first."""
+    """The newest stored model version (cost_models) of today's features, or None before the
+    first (a version stored before the features changed is retrained by the pipeline's next
+    run of its week)."""
     frame = session.df(
-        "SELECT * FROM ${analytics}.cost_models FINAL ORDER BY model_version DESC LIMIT 1"
+        "SELECT * FROM ${analytics}.cost_models FINAL WHERE features = {features:Array(String)}"
+        " ORDER BY model_version DESC LIMIT 1",
+        {"features": FEATURES},
     )
     return CostModelVersion.from_row(frame.iloc[0].to_dict()) if len(frame) else None
 
@@ -53,7 +57,6 @@ def estimate_cost(
     cascade_id: str,
     input_data: str,
     origin: str = "unknown",
-    caller_id: str = "",
     starts_at: datetime | None = None,
 ) -> CostEstimate | None:
     """None when no model version exists yet (too few analysed runs)."""
@@ -71,7 +74,6 @@ def estimate_cost(
         "cascade_id": cascade_id,
         "input_category": complexity.category,
         "origin": origin,
-        "caller_id": caller_id,
         "input_complexity_score": complexity.score,
         "char_count": complexity.char_count,
         "estimated_tokens": complexity.estimated_tokens,
