@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import uuid4
 
 from dagster import (
     AssetsDefinition,
@@ -21,6 +22,7 @@ from dagster import (
     define_asset_job,
 )
 
+from rvbbit_assets.cli.event_log_kept_open import event_log_kept_open
 from rvbbit_assets.cli.run_progress import RunProgress
 from rvbbit_assets.store import ClickHouseStore
 
@@ -54,16 +56,20 @@ def execute_assets(
     tags: Mapping[str, str] | None = None,
 ) -> ExecuteInProcessResult:
     """`dagster.materialize(assets, ...)` with the run's loggers: the Definitions carry them,
-    the run config selects them. Failures are in the result, not raised."""
+    the run config selects them. Failures are in the result, not raised. The run's event
+    log is held open meanwhile (event_log_kept_open.py)."""
     defs = Definitions(
         assets=list(assets),
         jobs=[define_asset_job(JOB_NAME)],
         resources={"store": store},
         loggers=dict(logging.loggers),
     )
-    return defs.resolve_job_def(JOB_NAME).execute_in_process(
-        run_config={"loggers": dict(logging.config)},
-        instance=instance,
-        tags=tags,
-        raise_on_error=False,
-    )
+    run_id = str(uuid4())  # as Dagster makes one, known before the run to hold its log open
+    with event_log_kept_open(instance, run_id):
+        return defs.resolve_job_def(JOB_NAME).execute_in_process(
+            run_config={"loggers": dict(logging.config)},
+            instance=instance,
+            tags=tags,
+            raise_on_error=False,
+            run_id=run_id,
+        )

@@ -1,0 +1,51 @@
+"""The CLI's runs hold Dagster's SQLite event log open (cli/event_log_kept_open.py): between
+two events of a run its databases keep their write-ahead log (no checkpoint per event),
+Dagster's connections to them sync at checkpoints only, and every event is still in the
+instance afterwards, the log checkpointed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dagster import DagsterEventType, DagsterInstance, asset
+from sqlalchemy.engine import Connection
+
+from rvbbit_assets.cli.run_logging import RunLogging, execute_assets
+from rvbbit_assets.store import ClickHouseStore
+
+WAL_SEEN: dict[str, bool] = {}
+SYNCHRONOUS: dict[str, int] = {}  # PRAGMA synchronous: 1 NORMAL, 2 FULL (the default)
+
+
+def synchronous(connection: Connection) -> int:
+    return connection.exec_driver_sql("PRAGMA synchronous").scalar_one()
+
+
+@asset
+def looks_at_its_event_log(context) -> None:  # noqa: ANN001 (Dagster rejects a string annotation)
+    storage = context.instance.event_log_storage
+    # Dagster has written events to both and closed its connections by now.
+    for name, shard in (("index", "index"), ("run", context.run.run_id)):
+        WAL_SEEN[name] = os.path.exists(storage.path_for_shard(shard) + "-wal")
+        with storage.run_connection(shard) as connection:
+            SYNCHRONOUS[name] = synchronous(connection)
+
+
+def test_a_cli_run_keeps_its_event_log_open_and_loses_no_event(tmp_path: Path):
+    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+        result = execute_assets([looks_at_its_event_log], ClickHouseStore(), instance,
+                                RunLogging.console("WARNING"))
+        assert result.success
+        assert WAL_SEEN == {"index": True, "run": True}
+        assert SYNCHRONOUS == {"index": 1, "run": 1}
+        events = [e.dagster_event.event_type for e in instance.all_logs(result.run_id)
+                  if e.dagster_event]
+        assert events[-1] == DagsterEventType.RUN_SUCCESS
+        assert DagsterEventType.ASSET_MATERIALIZATION in events
+        assert instance.get_latest_materialization_event(looks_at_its_event_log.key)
+        storage = instance.event_log_storage
+        for shard in ("index", result.run_id):  # the last connection closed: checkpointed
+            assert not os.path.exists(storage.path_for_shard(shard) + "-wal")
+            with storage.run_connection(shard) as connection:  # and FULL again after the run
+                assert synchronous(connection) == 2
