@@ -367,6 +367,35 @@ def test_two_models_with_five_takes_each_are_compared(store: ClickHouseStore) ->
     assert (metadata["recommendations"], metadata["significant_recommendations"]) == (1, 0)
 
 
+
+def test_evaluator_scores_are_those_of_logged_takes(store: ClickHouseStore) -> None:
+    """A take's lineage rows are averaged into its score; a lineage row of a take that was
+    never logged, or of another cell, scores nothing and makes no take."""
+    models = {"l-cheap": (0.01, 0.60), "l-dear": (0.04, 0.90)}
+    runs, lineage = [], []
+    for i in range(4):
+        run, rows = take_set_run(f"l{i}", at(0, 8, i), "sp_lineage", models, "l-dear")
+        runs.append(run)
+        lineage += rows
+    first = runs[0]
+    lineage += [
+        lineage_row(first, "choose", "sp_lineage", 0, "l-cheap", False, 0.20, 0.01),  # 2nd row
+        lineage_row(first, "choose", "sp_lineage", 5, "l-ghost", True, 0.99, 0.001),  # no log
+        lineage_row(first, "other", "sp_lineage", 1, "l-dear", True, 0.10, 0.04),  # other cell
+    ]
+    with store.session("test data") as session:
+        write_runs(session, runs)
+        write_lineage(session, lineage)
+    run_asset(store, pareto_frontier)
+    rows = frontier(store, "sp_lineage")
+    assert set(rows) == {"l-cheap", "l-dear"}
+    cheap, dear = rows["l-cheap"], rows["l-dear"]
+    assert (cheap["take_count"], cheap["scored_takes"]) == (4, 4)
+    # The first run's cheap take: (0.60 + 0.20) / 2, then three takes of 0.60.
+    assert cheap["avg_evaluator_score"] == pytest.approx((0.40 + 3 * 0.60) / 4)
+    assert (dear["scored_takes"], dear["avg_evaluator_score"]) == (4, pytest.approx(0.90))
+    assert cheap["avg_cost"] == pytest.approx(0.01) and dear["win_rate"] == 1.0
+
 @pytest.fixture(scope="module")
 def cells(insights) -> ClickHouseStore:
     store, _, _ = insights

@@ -3,7 +3,7 @@
 -- Takes come from unified_logs, not prompt_lineage: RVBBIT always logs a take's rows
 -- (take_index, model, cost, is_winner), while it fills prompt_lineage only when lineage
 -- tracking is on, and sometimes not at all. prompt_lineage adds what the log lacks, the
--- take's evaluator_score, joined on (session_id, cell_name, take_index).
+-- take's evaluator_score, matched on (session_id, cell_name, take_index).
 --
 -- Every model with a decided take is compared, as in the design's SQL; a model with at
 -- least {min_takes} decided takes is `significant`. The frontier is the design's, over all
@@ -15,15 +15,18 @@
 -- score for at least half of its takes, else the win rate: one metric per comparison, since
 -- a score and a win rate cannot be compared with each other.
 WITH
-    takes AS MATERIALIZED
+    takes AS
     (
         -- One row per take. A take may log several rows (turns, tool calls): its cost is
         -- their sum, its model the last assistant model, its species the last one logged.
+        -- Its prompt_lineage rows are grouped with its log rows (they carry only a score;
+        -- a lineage row of no logged take makes a group without a model, dropped below):
+        -- one GROUP BY instead of a second one and a hash join on the take's key.
         SELECT
             session_id,
-            assumeNotNull(cell_name) AS take_cell,
-            assumeNotNull(take_index) AS take_number,
-            max(ifNull(cascade_id, '')) AS take_cascade,
+            take_cell,
+            take_number,
+            max(cascade) AS take_cascade,
             argMaxIf(assumeNotNull(species_hash), (timestamp, assumeNotNull(species_hash)),
                      ifNull(species_hash, '') NOT IN ('', 'unknown_species')) AS take_species,
             argMaxIf(assumeNotNull(model), (timestamp, assumeNotNull(model)),
@@ -32,52 +35,78 @@ WITH
             -- with no cost at all is NULL, and avg() below skips it. A NaN/infinite cost is
             -- a broken value and counts as not arrived.
             sum(if(isFinite(cost), cost, NULL)) AS take_cost,
-            max(ifNull(is_winner, false)) AS take_won
-        FROM ${source}.unified_logs
-        WHERE take_index IS NOT NULL AND ifNull(cell_name, '') != ''
+            max(ifNull(is_winner, false)) AS take_won,
+            avgOrNull(evaluator_score) AS lineage_score
+        FROM
+        (
+            SELECT
+                session_id,
+                assumeNotNull(cell_name) AS take_cell,
+                assumeNotNull(take_index) AS take_number,
+                ifNull(cascade_id, '') AS cascade,
+                species_hash,
+                timestamp,
+                model,
+                role,
+                cost,
+                is_winner,
+                CAST(NULL, 'Nullable(Float32)') AS evaluator_score
+            FROM ${source}.unified_logs
+            WHERE take_index IS NOT NULL AND ifNull(cell_name, '') != ''
+            UNION ALL
+            SELECT session_id, cell_name, take_index, '', NULL, NULL, NULL, '', NULL, NULL,
+                   evaluator_score
+            FROM ${source}.prompt_lineage
+            WHERE evaluator_score IS NOT NULL
+        )
         GROUP BY session_id, take_cell, take_number
         -- A take without a model failed before answering; without a species it has no
         -- comparison group.
         HAVING take_model != '' AND take_species != ''
     ),
-    decided_take_sets AS
+    decided_takes AS
     (
         -- A take set without a winner is still being evaluated or failed as a whole: its
-        -- takes are not losses, so they are left out.
-        SELECT session_id, take_cell
-        FROM takes
-        GROUP BY session_id, take_cell
-        HAVING countIf(take_won) > 0
-    ),
-    lineage_scores AS
-    (
-        SELECT session_id, cell_name, take_index, avg(evaluator_score) AS lineage_score
-        FROM ${source}.prompt_lineage
-        WHERE evaluator_score IS NOT NULL
-        GROUP BY session_id, cell_name, take_index
+        -- takes are not losses, so they are left out. (Grouped and unfolded again: cheaper
+        -- than a set of the decided take sets and an IN over every take.)
+        SELECT
+            session_id,
+            take_cell,
+            take.1 AS take_cascade,
+            take.2 AS take_species,
+            take.3 AS take_model,
+            take.4 AS take_cost,
+            take.5 AS take_won,
+            take.6 AS lineage_score
+        FROM
+        (
+            SELECT
+                session_id,
+                take_cell,
+                groupArray((take_cascade, take_species, take_model, take_cost, take_won,
+                            lineage_score)) AS set_takes
+            FROM takes
+            GROUP BY session_id, take_cell
+            HAVING countIf(take_won) > 0
+        )
+        ARRAY JOIN set_takes AS take
     ),
     model_stats AS
     (
         SELECT
-            t.take_species AS species_hash,
-            t.take_cascade AS cascade_id,
-            t.take_cell AS cell_name,
-            t.take_model AS model,
+            take_species AS species_hash,
+            take_cascade AS cascade_id,
+            take_cell AS cell_name,
+            take_model AS model,
             count() AS take_count,
-            uniqExact(t.session_id) AS run_count,
-            avg(t.take_cost) AS avg_cost,
-            avg(t.take_won) AS win_rate,
-            count(s.lineage_score) AS scored_takes,
-            avg(s.lineage_score) AS avg_evaluator_score
-        FROM takes AS t
-        LEFT JOIN lineage_scores AS s
-            ON s.session_id = t.session_id
-           AND s.cell_name = t.take_cell
-           AND s.take_index = t.take_number
-        WHERE (t.session_id, t.take_cell) IN (SELECT session_id, take_cell FROM decided_take_sets)
+            uniqExact(session_id) AS run_count,
+            avg(take_cost) AS avg_cost,
+            avg(take_won) AS win_rate,
+            count(lineage_score) AS scored_takes,
+            avg(lineage_score) AS avg_evaluator_score
+        FROM decided_takes
         GROUP BY species_hash, cascade_id, cell_name, model
         HAVING avg_cost IS NOT NULL
-        SETTINGS join_use_nulls = 1
     ),
     comparisons AS
     (
@@ -189,6 +218,3 @@ SELECT
         '% less than ', model)) AS recommendation
 FROM recommended
 ORDER BY species_hash, cascade_id, cell_name, avg_cost, model
--- Without enable_materialized_cte ClickHouse ignores MATERIALIZED and runs such a CTE again
--- at every reference.
-SETTINGS enable_materialized_cte = 1
