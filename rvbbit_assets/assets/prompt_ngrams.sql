@@ -1,12 +1,13 @@
 -- The n-grams of the distinct base prompt texts that prompt_ngrams has not seen under this
--- tokenizer, for the memo: prompt_patterns.sql counts them.
+-- tokenizer ({tokenizer}: prompt_patterns.tokenizer_key), for the memo: prompt_patterns.sql
+-- counts them.
 --
 -- Words are lower-case runs of letters/digits (splitByNonAlpha), within one sentence:
 -- a phrase does not run across a full stop or a line break. A trigram that starts or
 -- ends with a stop word ('by', 'the', the 's' of "let's") is a fragment of a phrase
 -- beside it with the same counts ("think step by" of "step by step"), not a phrase.
 SELECT
-    cityHash64({ngram_words:UInt8}, {stop_words:Array(String)}) AS tokenizer,
+    {tokenizer:UInt64} AS tokenizer,
     prompt_hash,
     arrayDistinct(arrayFlatten(arrayMap(
         words -> arrayMap(
@@ -27,7 +28,7 @@ FROM
       AND prompt_hash NOT IN
       (
           SELECT prompt_hash FROM ${analytics}.prompt_ngrams
-          WHERE tokenizer = cityHash64({ngram_words:UInt8}, {stop_words:Array(String)})
+          WHERE tokenizer = {tokenizer:UInt64}
       )
     GROUP BY prompt_hash
 )

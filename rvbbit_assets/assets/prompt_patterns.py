@@ -47,27 +47,37 @@ TOP_ROWS_SHOWN = 10
 TOKENIZER = {"ngram_words": NGRAM_WORDS, "stop_words": list(STOP_WORDS)}
 
 
-def tokenize_new_prompts(session: StoreSession) -> None:
+def tokenizer_key(session: StoreSession) -> int:
+    """The prompt_ngrams rows of this tokenizer are those of this key: a hash of the n-gram
+    length and the stop words, so other settings tokenize anew."""
+    return session.scalar(
+        "SELECT cityHash64({ngram_words:UInt8}, {stop_words:Array(String)})", TOKENIZER
+    )
+
+
+def tokenize_new_prompts(session: StoreSession, tokenizer: int) -> None:
     """Add the n-grams of every base prompt text not tokenized yet to the prompt_ngrams memo:
     a text is tokenized once ever, not on every run."""
     session.command(
         "INSERT INTO ${analytics}.prompt_ngrams (tokenizer, prompt_hash, ngrams) "
         + load_sql(__file__, "prompt_ngrams"),
-        TOKENIZER,
+        {**TOKENIZER, "tokenizer": tokenizer},
     )
 
 
 def compute_prompt_patterns(session: StoreSession) -> pd.DataFrame:
     """Every trigram with a lift above MIN_LIFT of every species with a winner and a loser
     base prompt; significant ones first, then by lift."""
-    tokenize_new_prompts(session)
+    tokenizer = tokenizer_key(session)
+    tokenize_new_prompts(session, tokenizer)
     return session.df(
         load_sql(__file__, "prompt_patterns"),
         {
             "min_prompts": MIN_PROMPTS_PER_OUTCOME,
             "min_lift": MIN_LIFT,
             "min_z_score": MIN_Z_SCORE,
-            **TOKENIZER,
+            "ngram_words": NGRAM_WORDS,
+            "tokenizer": tokenizer,
         },
     )
 

@@ -53,7 +53,7 @@ WITH
         (
             SELECT prompt_hash, ngrams
             FROM ${analytics}.prompt_ngrams
-            WHERE tokenizer = cityHash64({ngram_words:UInt8}, {stop_words:Array(String)})
+            WHERE tokenizer = {tokenizer:UInt64}
             LIMIT 1 BY prompt_hash  -- a text two runs tokenized at once
         ) AS m ON m.prompt_hash = p.prompt_hash
         ARRAY JOIN m.ngrams AS ngram
