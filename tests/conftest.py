@@ -72,7 +72,11 @@ def shared_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedDemo
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items[:] = SharedDemoLifetime.grouped(items)
+    # Modules with slow tests first: each is one worker's for a minute or more, so started
+    # last they would leave the other worker idle at the end (sorted() is stable).
+    slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
+    items[:] = sorted(SharedDemoLifetime.grouped(items),
+                      key=lambda item: item.path not in slow_modules)
     # Under `pytest -n 2 --dist loadgroup` (make test) each group runs in one worker, in
     # order: a module keeps its module fixtures, and the shared demo is built once.
     demo_modules = {item.path for item in items if SHARED_DEMO in item.fixturenames}
