@@ -133,8 +133,18 @@ def test_a_cancelled_run_is_requested_again(store, instance, monkeypatch):
     assert f"retry of cancelled run {run.run_id[:8]} (failure 1 in a row)" in retry.tags[REASON_TAG]
 
 
+def _a_reconcile_period_later(cursor: str) -> str:
+    """The cursor as a tick a whole reconcile period later finds it (the period is the only
+    clock the sensor reads): no sleeping, and no tick of a loaded machine crosses it early."""
+    parsed = SensorCursor.parse(cursor)
+    return replace(parsed, reconciled_at=parsed.reconciled_at - RECONCILE_SECONDS).dump()
+
+
+RECONCILE_SECONDS = 3600
+
+
 def test_finished_runs_without_analytics_are_reconciled_periodically(store, instance, monkeypatch):
-    monkeypatch.setenv("RVBBIT_SENSOR_RECONCILE_SECONDS", "3")
+    monkeypatch.setenv("RVBBIT_SENSOR_RECONCILE_SECONDS", str(RECONCILE_SECONDS))
     cursor = tick(store, instance, None).cursor  # nothing yet
     _write(store, [Run("lost", "c", ago(2), [llm(0.2)])])
     found = tick(store, instance, cursor)
@@ -143,19 +153,20 @@ def test_finished_runs_without_analytics_are_reconciled_periodically(store, inst
     # nothing new comes: the next tick, within the period, finds nothing.
     quiet = tick(store, instance, found.cursor)
     assert _skip(quiet) == "no new finished runs and no changed recent days"
-    time.sleep(3.1)
-    reconciled = tick(store, instance, quiet.cursor)
+    reconciled = tick(store, instance, _a_reconcile_period_later(quiet.cursor))
     (request,) = reconciled.run_requests
     assert _span(request) == (day(18).isoformat(), _today())
     assert request.tags[REASON_TAG] == f"{day(18)}: 1 run finished without analytics"
-    time.sleep(3.1)  # still not analysed (that run is lost too): requested again
-    (again,) = tick(store, instance, reconciled.cursor).run_requests
+    assert _skip(tick(store, instance, reconciled.cursor)) == (
+        "no new finished runs and no changed recent days")  # within the period again
+    # Still not analysed (that run is lost too): requested again at the next period.
+    (again,) = tick(store, instance, _a_reconcile_period_later(reconciled.cursor)).run_requests
     assert again.tags[REASON_TAG] == request.tags[REASON_TAG]
 
     assert launch(again, instance, store)
     assert row(store, "cascade_analytics", "lost")["total_cost"] == pytest.approx(0.2)
-    time.sleep(3.1)
-    assert _skip(tick(store, instance, reconciled.cursor)).startswith("no new finished runs")
+    assert _skip(tick(store, instance, _a_reconcile_period_later(reconciled.cursor))).startswith(
+        "no new finished runs")
 
 
 def test_evidence_unchanged_after_a_successful_run_is_not_requested_again():
