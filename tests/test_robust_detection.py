@@ -286,3 +286,27 @@ def test_a_new_cascade_is_compared_with_its_latest_runs_of_the_day(store, monkey
     # Fewer than 3 earlier runs are no comparison (min_cascade_runs), then up to 5.
     assert baseline["robust_baseline_runs"].tolist() == [0, 0, 0, 3, 4] + [5] * 7
     assert baseline.loc["first-day-11", "robust_baseline"] == "cascade"
+
+
+def test_a_day_alone_compares_with_the_latest_runs_of_its_earlier_days(store, monkeypatch):
+    # A query over a later day reads only the earlier days that hold a key's latest
+    # baseline_runs runs before it (a new day on a long look-back sorts a few hundred runs
+    # per key): each day alone gives the baselines of one query over every day, also where
+    # a window starts among runs of the same second.
+    monkeypatch.setitem(BASELINE_CONSTANTS, "baseline_runs", 5)
+    rng = random.Random(7)
+    times = {0: [at(0, h) for h in (8, 9, 10, 11)], 1: [at(1, 8), at(1, 8), at(1, 9)],
+             2: [at(2, h) for h in (8, 9, 10)], 3: [at(3, h) for h in (8, 9, 10)]}
+    runs = [Run(f"busy-{d}-{i}", "busy", t, two_cells(rng, output_scale=rng.uniform(0.5, 3)))
+            for d, day_times in times.items() for i, t in enumerate(day_times)]
+    with store.session("test data") as session:
+        write_runs(session, runs)
+    analyse(store, day(0), day(3))
+    expected = table(store, "baselines")
+    monkeypatch.setattr(baselines, "RUNS_PER_QUERY", 1)  # every day a query of its own
+    with store.session("test rebuild") as session:
+        baselines.build_baselines(session, DayRange(day(0), day(3)))
+    pd.testing.assert_frame_equal(table(store, "baselines"), expected)
+    # Day 3 is compared with day 2's runs and the two latest of day 1 (one of them tied in
+    # time with the run before it), not with day 0's.
+    assert expected["robust_baseline_runs"].tolist() == [0, 0, 0, 3] + [4] * 3 + [5] * 6

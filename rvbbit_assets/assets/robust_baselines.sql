@@ -91,9 +91,39 @@ scored AS
 (
     SELECT * FROM runs WHERE created_at >= {start:DateTime}
 ),
+earlier_days_in_windows AS MATERIALIZED
+(
+    -- Per key, the days before the range whose runs can be in one of its windows: the
+    -- latest days that hold its latest {baseline_runs} runs before {start}. A window is the
+    -- latest {baseline_runs} runs of a scored day's earlier days, so the runs it takes from
+    -- before the range are the latest of those; an older run is in no window, and leaving
+    -- it out of the key's runs leaves every window as it is (a new day on a long look-back
+    -- sorts a few hundred runs per key instead of all of them).
+    SELECT cascade_id, level, key, day
+    FROM
+    (
+        SELECT
+            cascade_id,
+            level,
+            key,
+            day,
+            sum(day_runs) OVER (PARTITION BY cascade_id, level, key ORDER BY day DESC
+                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS later_runs
+        FROM
+        (
+            SELECT cascade_id, level_key.1 AS level, level_key.2 AS key, day, count() AS day_runs
+            FROM runs
+            ARRAY JOIN {{ level_keys("runs") }} AS level_key
+            WHERE day < toDate({start:DateTime})
+            GROUP BY cascade_id, level, key, day
+        )
+    )
+    WHERE later_runs < {baseline_runs:UInt32}
+),
 by_key AS MATERIALIZED
 (
-    -- Per key with runs to score: its runs of the look-back and the range, in time order.
+    -- Per key with runs to score: its runs of the range and those of the look-back that can
+    -- be in its windows, in time order.
     SELECT
         cascade_id,
         level_key.1 AS level,
@@ -101,6 +131,8 @@ by_key AS MATERIALIZED
         arraySort(groupArray(run)) AS key_runs
     FROM runs
     ARRAY JOIN {{ level_keys("runs") }} AS level_key
+    WHERE day >= toDate({start:DateTime})
+       OR (cascade_id, level, key, day) IN (SELECT * FROM earlier_days_in_windows)
     GROUP BY cascade_id, level, key
     HAVING max(day) >= toDate({start:DateTime})
 ),
