@@ -110,8 +110,10 @@ WITH
         )
         GROUP BY session_id
     ),
-    take_costs AS MATERIALIZED
+    take_groups AS MATERIALIZED
     (
+        -- Each take's rows, and (take_index NULL) the cell's other rows that log a winning
+        -- take index: the cells' takes and logged winners in one pass over the logs.
         SELECT
             session_id,
             assumeNotNull(cell_name) AS take_cell,
@@ -119,10 +121,18 @@ WITH
             sum(ifNull(cost, 0)) AS take_cost,
             max(ifNull(is_winner, false)) AS won,
             maxIf(timestamp, ifNull(is_winner, false)) AS won_at,
-            max(timestamp) AS last_take_row_at
+            max(timestamp) AS last_take_row_at,
+            max(winning_take_index) AS logged_winner
         FROM range_logs
-        WHERE take_index IS NOT NULL AND ifNull(cell_name, '') != ''
+        WHERE ifNull(cell_name, '') != ''
+          AND (take_index IS NOT NULL OR winning_take_index IS NOT NULL)
         GROUP BY session_id, take_cell, take_index
+    ),
+    take_costs AS
+    (
+        SELECT session_id, take_cell, take_index, take_cost
+        FROM take_groups
+        WHERE take_index IS NOT NULL
     ),
     cell_winners AS
     (
@@ -130,29 +140,16 @@ WITH
         -- the winning_take_index the cell logged (on its takes_result row). A cell without
         -- either is undecided: its takes are neither winners nor losers.
         SELECT
-            t.session_id AS session_id,
-            t.take_cell AS take_cell,
-            t.last_take_at AS last_take_at,
-            coalesce(t.flagged_winner, l.logged_winner) AS winner_index
-        FROM
-        (
-            SELECT
-                session_id,
-                take_cell,
-                if(countIf(won) > 0, argMaxIf(take_index, won_at, won), NULL) AS flagged_winner,
-                max(last_take_row_at) AS last_take_at
-            FROM take_costs
-            GROUP BY session_id, take_cell
-        ) AS t
-        LEFT JOIN
-        (
-            SELECT session_id, assumeNotNull(cell_name) AS take_cell,
-                   max(winning_take_index) AS logged_winner
-            FROM range_logs
-            WHERE winning_take_index IS NOT NULL AND ifNull(cell_name, '') != ''
-            GROUP BY session_id, take_cell
-        ) AS l ON l.session_id = t.session_id AND l.take_cell = t.take_cell
-        SETTINGS join_use_nulls = 1
+            session_id,
+            take_cell,
+            maxIf(last_take_row_at, take_index IS NOT NULL) AS last_take_at,
+            coalesce(
+                if(countIf(won AND take_index IS NOT NULL) > 0,
+                   argMaxIf(take_index, won_at, won AND take_index IS NOT NULL), NULL),
+                max(logged_winner)) AS winner_index
+        FROM take_groups
+        GROUP BY session_id, take_cell
+        HAVING countIf(take_index IS NOT NULL) > 0
     ),
     take_summary AS
     (
