@@ -14,7 +14,7 @@ from rvbbit_assets.store.sql_files import load_sql
 from rvbbit_assets.store.table_writes import replace_days
 
 # A run's facts come from its own rows only, so whole days at a time give the same rows.
-# This many runs per query bounds memory (~12 MB per 1,000 runs in one query: 12 GB for a
+# This many runs per query bounds memory (~6 MB per 1,000 runs in one query: 6 GB for a
 # million); each further query reads the logs again (~3 s of CPU at 8.7M log rows).
 RUNS_PER_QUERY = 200_000
 

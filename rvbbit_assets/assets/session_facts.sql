@@ -11,6 +11,8 @@
 WITH
     range_sessions AS MATERIALIZED
     (
+        -- The input's hash and the origin are computed before the sort (see the SETTINGS):
+        -- ClickHouse would otherwise carry every input_data text through it and hash after.
         SELECT
             session_id,
             cascade_id,
@@ -19,7 +21,8 @@ WITH
             nullIf(parent_session_id, '') AS parent_session_id,
             depth,
             caller_id,
-            invocation_metadata_json
+            if(JSONExtractString(invocation_metadata_json, 'origin') = '', 'unknown',
+               JSONExtractString(invocation_metadata_json, 'origin')) AS origin
         FROM ${source}.cascade_sessions
         WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}
         ORDER BY session_id, created_at
@@ -51,8 +54,6 @@ WITH
             count() AS message_count,
             uniqExact(cell_name) AS cell_count,
             countIf(position(node_type, 'error') > 0) AS error_count,
-            uniqExactIf((cell_name, take_index), take_index IS NOT NULL
-                        AND ifNull(cell_name, '') != '') AS cell_take_count,
             ifNull(max(reforge_step), 0) AS reforge_depth,
             countIf(node_type IN ('cascade_completed', 'cascade_error')) > 0 AS has_completion,
             argMaxIf(node_type, timestamp, node_type IN ('cascade_completed', 'cascade_error'))
@@ -66,22 +67,6 @@ WITH
         FROM range_logs
         GROUP BY session_id
     ),
-    model_counts AS
-    (
-        SELECT
-            session_id,
-            -- Most used first; the name breaks ties so the order is deterministic.
-            arrayMap(m -> m.2, arraySort(m -> (-m.1, m.2), groupArray((uses, model))))
-                AS models_used
-        FROM
-        (
-            SELECT session_id, assumeNotNull(model) AS model, count() AS uses
-            FROM range_logs
-            WHERE role = 'assistant' AND ifNull(model, '') != ''
-            GROUP BY session_id, model
-        )
-        GROUP BY session_id
-    ),
     llm_usage AS
     (
         -- Each run's LLM calls per (cell, model): what the recommended detection prices.
@@ -89,7 +74,12 @@ WITH
             session_id,
             sum(calls) AS llm_calls,
             arraySort(groupArray((cell_name, model, calls, tokens_in, tokens_out, cost)))
-                AS llm_usage
+                AS llm_usage,
+            -- Each model's calls over its cells, most used first; the name breaks ties so
+            -- the order is deterministic.
+            arrayMap(m -> m.2, arraySort(m -> (-m.1, m.2),
+                arrayZip((sumMap([model], [calls]) AS uses_by_model).2, uses_by_model.1)))
+                AS models_used
         FROM
         (
             SELECT
@@ -120,8 +110,10 @@ WITH
         )
         GROUP BY session_id
     ),
-    take_costs AS MATERIALIZED
+    take_groups AS MATERIALIZED
     (
+        -- Each take's rows, and (take_index NULL) the cell's other rows that log a winning
+        -- take index: the cells' takes and logged winners in one pass over the logs.
         SELECT
             session_id,
             assumeNotNull(cell_name) AS take_cell,
@@ -129,10 +121,18 @@ WITH
             sum(ifNull(cost, 0)) AS take_cost,
             max(ifNull(is_winner, false)) AS won,
             maxIf(timestamp, ifNull(is_winner, false)) AS won_at,
-            max(timestamp) AS last_take_row_at
+            max(timestamp) AS last_take_row_at,
+            max(winning_take_index) AS logged_winner
         FROM range_logs
-        WHERE take_index IS NOT NULL AND ifNull(cell_name, '') != ''
+        WHERE ifNull(cell_name, '') != ''
+          AND (take_index IS NOT NULL OR winning_take_index IS NOT NULL)
         GROUP BY session_id, take_cell, take_index
+    ),
+    take_costs AS
+    (
+        SELECT session_id, take_cell, take_index, take_cost
+        FROM take_groups
+        WHERE take_index IS NOT NULL
     ),
     cell_winners AS
     (
@@ -140,29 +140,16 @@ WITH
         -- the winning_take_index the cell logged (on its takes_result row). A cell without
         -- either is undecided: its takes are neither winners nor losers.
         SELECT
-            t.session_id AS session_id,
-            t.take_cell AS take_cell,
-            t.last_take_at AS last_take_at,
-            coalesce(t.flagged_winner, l.logged_winner) AS winner_index
-        FROM
-        (
-            SELECT
-                session_id,
-                take_cell,
-                if(countIf(won) > 0, argMaxIf(take_index, won_at, won), NULL) AS flagged_winner,
-                max(last_take_row_at) AS last_take_at
-            FROM take_costs
-            GROUP BY session_id, take_cell
-        ) AS t
-        LEFT JOIN
-        (
-            SELECT session_id, assumeNotNull(cell_name) AS take_cell,
-                   max(winning_take_index) AS logged_winner
-            FROM range_logs
-            WHERE winning_take_index IS NOT NULL AND ifNull(cell_name, '') != ''
-            GROUP BY session_id, take_cell
-        ) AS l ON l.session_id = t.session_id AND l.take_cell = t.take_cell
-        SETTINGS join_use_nulls = 1
+            session_id,
+            take_cell,
+            maxIf(last_take_row_at, take_index IS NOT NULL) AS last_take_at,
+            coalesce(
+                if(countIf(won AND take_index IS NOT NULL) > 0,
+                   argMaxIf(take_index, won_at, won AND take_index IS NOT NULL), NULL),
+                max(logged_winner)) AS winner_index
+        FROM take_groups
+        GROUP BY session_id, take_cell
+        HAVING countIf(take_index IS NOT NULL) > 0
     ),
     take_summary AS
     (
@@ -172,6 +159,7 @@ WITH
             -- A tuple, as argMax skips a NULL value: that cell may have no winner.
             argMax(tuple(w.winner_index), (w.last_take_at, w.take_cell)).1
                 AS winner_candidate_index,
+            count() AS cell_take_count,  -- one take_costs row per (cell, take_index)
             countIf(w.winner_index IS NOT NULL) > 0 AS any_winner,
             sumIf(t.take_cost, t.take_index = w.winner_index) AS winner_take_cost,
             countIf(t.take_index != w.winner_index) AS loser_takes,
@@ -269,10 +257,10 @@ SELECT
     l.message_count AS message_count,
     l.cell_count AS cell_count,
     l.error_count AS error_count,
-    l.cell_take_count + ifNull(tc.take_child_count, 0) AS candidate_count,
+    ifNull(t.cell_take_count, 0) + ifNull(tc.take_child_count, 0) AS candidate_count,
     l.reforge_depth AS reforge_depth,
-    m.models_used AS models_used,
-    m.models_used[1] AS primary_model,
+    u.models_used AS models_used,
+    u.models_used[1] AS primary_model,
     length(arrayFilter((model, previous) -> model != previous,
         arrayPopFront(l.assistant_models), arrayPopBack(l.assistant_models))) AS model_switches,
     p.species_hash_primary AS species_hash_primary,
@@ -287,14 +275,12 @@ SELECT
     ifNull(c.child_session_count, 0) AS child_session_count,
     ifNull(c.child_total_cost, 0) AS child_total_cost,
     s.caller_id AS caller_id,
-    if(JSONExtractString(s.invocation_metadata_json, 'origin') = '', 'unknown',
-       JSONExtractString(s.invocation_metadata_json, 'origin')) AS origin,
+    s.origin AS origin,
     toHour(s.created_at) AS hour_of_day,
     toDayOfWeek(s.created_at) - 1 AS day_of_week,
     toDayOfWeek(s.created_at) >= 6 AS is_weekend
 FROM range_sessions AS s
 INNER JOIN log_totals AS l ON l.session_id = s.session_id
-LEFT JOIN model_counts AS m ON m.session_id = s.session_id
 LEFT JOIN primary_species AS p ON p.session_id = s.session_id
 LEFT JOIN llm_usage AS u ON u.session_id = s.session_id
 LEFT JOIN take_summary AS t ON t.session_id = s.session_id
@@ -303,5 +289,7 @@ LEFT JOIN children AS c ON c.session_id = s.session_id
 LEFT JOIN take_children AS tc ON tc.session_id = s.session_id
 WHERE l.has_completion OR l.last_logged_at < {abandoned_before:DateTime64(6)}
 -- Without enable_materialized_cte ClickHouse ignores MATERIALIZED and runs such a CTE again
--- at every reference.
-SETTINGS join_use_nulls = 1, enable_materialized_cte = 1
+-- at every reference. query_plan_execute_functions_after_sorting = 0 keeps range_sessions'
+-- functions before its sort: sorting the input texts cost 1.5 s of CPU per 200k runs.
+SETTINGS join_use_nulls = 1, enable_materialized_cte = 1,
+         query_plan_execute_functions_after_sorting = 0
