@@ -171,12 +171,19 @@ def test_the_store_computes_the_training_fingerprint_of_the_training_window(
         with store.session("test read") as session:
             assert window_fingerprint(session, version) == (
                 len(window), training_fingerprint(window))
-            # A capped window reads its sample's features alone: the same rows.
-            sampled = session.df(
+            # A new week's version reads its sample's features with its days': the same
+            # rows, told by in_sample, besides the week's first day.
+            read = session.df(
                 render_sql_template(cost_model_asset.__file__, "cost_training_features"),
                 window_params(version) | {"start": training_window_start(version),
-                                          "end": version})
-        pd.testing.assert_frame_equal(sampled, window.reset_index(drop=True))
+                                          "end": version + timedelta(days=1),
+                                          "predicted_start": version})
+        in_sample = read.pop("in_sample").astype(bool)
+        pd.testing.assert_frame_equal(read[in_sample].reset_index(drop=True),
+                                      window.reset_index(drop=True))
+        day = _features_before(store, version + timedelta(days=1))
+        pd.testing.assert_frame_equal(read[~in_sample].reset_index(drop=True),
+                                      day[day["created_at"] >= version].reset_index(drop=True))
 
 
 def test_a_stored_version_is_kept_until_its_training_data_changes(modelled, store):
