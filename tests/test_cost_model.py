@@ -210,6 +210,31 @@ def test_a_stored_version_is_kept_until_its_training_data_changes(modelled, stor
     pd.testing.assert_series_equal(fingerprints[earlier], stored[earlier])
 
 
+def test_stored_versions_are_retrained_when_the_estimators_settings_change(
+    modelled, store, monkeypatch
+):
+    """The store's fingerprint covers the estimators' settings too: a stored version whose
+    runs are unchanged is retrained once the settings change, and kept after that."""
+    demo_store, demo = modelled
+    twin = _twin(demo_store, store,
+                 ("session_facts", "input_clusters", "day_writes", "cost_models"))
+    last_day = DayRange(demo.last_day, demo.last_day)
+    fewer_trees = cost_model.CANDIDATES | {"gradient_boosting_log_cost": lambda: (
+        cost_model._gradient_boosting().set_params(boost__max_iter=10))}
+    with twin.session("test rerun") as session:
+        assert build_cost_predictions(session, last_day)["model_versions_trained_now"] == 0
+        monkeypatch.setattr(cost_model, "CANDIDATES", fewer_trees)
+        assert build_cost_predictions(session, last_day)["model_versions_trained_now"] == 1
+        assert build_cost_predictions(session, last_day)["model_versions_trained_now"] == 0
+    # Refitted with the new settings: gradient boosting's holdout scores moved, ridge's not.
+    week = pd.Timestamp(week_start(demo.last_day))
+    retrained = json.loads(_models(twin).set_index("model_version").loc[week, "candidates_json"])
+    stored = json.loads(
+        _models(demo_store).set_index("model_version").loc[week, "candidates_json"])
+    assert retrained["gradient_boosting_log_cost"] != stored["gradient_boosting_log_cost"]
+    assert retrained["ridge_log_cost"] == stored["ridge_log_cost"]
+
+
 def test_stored_versions_reload_and_predict_as_stored(modelled):
     store, _ = modelled
     row = _models(store).iloc[-1].to_dict()

@@ -74,6 +74,19 @@ def test_training_window_samples_evenly_beyond_the_cap():
     pd.testing.assert_frame_equal(training_window(before, VERSION), window)
 
 
+def test_the_fingerprint_covers_the_estimators_settings(monkeypatch):
+    """A change of settings alone (the same runs and features) gives another fingerprint, so
+    stored versions are retrained with the new settings."""
+    window = training_window(_history(2_000, VERSION - timedelta(weeks=2), VERSION), VERSION)
+    before = training_fingerprint(window)
+    slower = cost_model.CANDIDATES | {"gradient_boosting_log_cost": lambda: (
+        cost_model._gradient_boosting().set_params(boost__learning_rate=0.1))}
+    monkeypatch.setattr(cost_model, "CANDIDATES", slower)
+    assert training_fingerprint(window) != before
+    monkeypatch.undo()
+    assert training_fingerprint(window) == before
+
+
 def _jobs(history: pd.DataFrame, weeks: int) -> list[cost_training.TrainingJob]:
     versions = [VERSION - timedelta(weeks=w) for w in range(weeks)]
     return [(window, v, training_fingerprint(window))

@@ -3,9 +3,9 @@
 Point-in-time: a run is predicted by the version of its ISO week, trained only on runs that
 started before that Monday, so the prediction never saw the run, its day or anything later.
 A version is trained the first time its week is analysed and retrained only when its
-training data changed (the sensor then re-analyses every later day, so all of the week's
-predictions move together). Partitioned by day like the stages it reads, so a backfill
-trains each week once and a new day only predicts.
+training data, the features or the estimators' settings changed (the sensor then re-analyses
+every later day, so all of the week's predictions move together). Partitioned by day like
+the stages it reads, so a backfill trains each week once and a new day only predicts.
 """
 
 import json
@@ -19,6 +19,7 @@ from rvbbit_assets.analysis.cost_model import (
     MAX_TRAINING_RUNS,
     MIN_TRAINING_RUNS,
     CostModelVersion,
+    estimator_settings,
     training_fingerprint,
     training_window,
     training_window_start,
@@ -59,7 +60,8 @@ def window_fingerprint(session: StoreSession, version: datetime) -> tuple[int, s
     computed in the store (cost_model.training_fingerprint of cost_model.training_window)."""
     runs, fingerprint = session.rows(
         render_sql_template(__file__, "cost_training_fingerprint"),
-        window_params(version) | {"features": json.dumps(FEATURES)},
+        window_params(version) | {"features": json.dumps(FEATURES),
+                                  "estimator_settings": estimator_settings()},
     )[0]
     return int(runs), fingerprint
 
