@@ -171,12 +171,19 @@ def test_the_store_computes_the_training_fingerprint_of_the_training_window(
         with store.session("test read") as session:
             assert window_fingerprint(session, version) == (
                 len(window), training_fingerprint(window))
-            # A capped window reads its sample's features alone: the same rows.
-            sampled = session.df(
+            # A new week's version reads its sample's features with its days': the same
+            # rows, told by in_sample, besides the week's first day.
+            read = session.df(
                 render_sql_template(cost_model_asset.__file__, "cost_training_features"),
                 window_params(version) | {"start": training_window_start(version),
-                                          "end": version})
-        pd.testing.assert_frame_equal(sampled, window.reset_index(drop=True))
+                                          "end": version + timedelta(days=1),
+                                          "predicted_start": version})
+        in_sample = read.pop("in_sample").astype(bool)
+        pd.testing.assert_frame_equal(read[in_sample].reset_index(drop=True),
+                                      window.reset_index(drop=True))
+        day = _features_before(store, version + timedelta(days=1))
+        pd.testing.assert_frame_equal(read[~in_sample].reset_index(drop=True),
+                                      day[day["created_at"] >= version].reset_index(drop=True))
 
 
 def test_a_stored_version_is_kept_until_its_training_data_changes(modelled, store):
@@ -201,6 +208,31 @@ def test_a_stored_version_is_kept_until_its_training_data_changes(modelled, stor
     assert fingerprints[pd.Timestamp(week)] != stored[pd.Timestamp(week)]
     earlier = stored.index[stored.index < pd.Timestamp(week)]
     pd.testing.assert_series_equal(fingerprints[earlier], stored[earlier])
+
+
+def test_stored_versions_are_retrained_when_the_estimators_settings_change(
+    modelled, store, monkeypatch
+):
+    """The store's fingerprint covers the estimators' settings too: a stored version whose
+    runs are unchanged is retrained once the settings change, and kept after that."""
+    demo_store, demo = modelled
+    twin = _twin(demo_store, store,
+                 ("session_facts", "input_clusters", "day_writes", "cost_models"))
+    last_day = DayRange(demo.last_day, demo.last_day)
+    fewer_trees = cost_model.CANDIDATES | {"gradient_boosting_log_cost": lambda: (
+        cost_model._gradient_boosting().set_params(boost__max_iter=10))}
+    with twin.session("test rerun") as session:
+        assert build_cost_predictions(session, last_day)["model_versions_trained_now"] == 0
+        monkeypatch.setattr(cost_model, "CANDIDATES", fewer_trees)
+        assert build_cost_predictions(session, last_day)["model_versions_trained_now"] == 1
+        assert build_cost_predictions(session, last_day)["model_versions_trained_now"] == 0
+    # Refitted with the new settings: gradient boosting's holdout scores moved, ridge's not.
+    week = pd.Timestamp(week_start(demo.last_day))
+    retrained = json.loads(_models(twin).set_index("model_version").loc[week, "candidates_json"])
+    stored = json.loads(
+        _models(demo_store).set_index("model_version").loc[week, "candidates_json"])
+    assert retrained["gradient_boosting_log_cost"] != stored["gradient_boosting_log_cost"]
+    assert retrained["ridge_log_cost"] == stored["ridge_log_cost"]
 
 
 def test_stored_versions_reload_and_predict_as_stored(modelled):

@@ -1,5 +1,6 @@
 """Cost-model training windows and training over two processes, on made-up features."""
 
+from concurrent.futures import Future
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -74,6 +75,19 @@ def test_training_window_samples_evenly_beyond_the_cap():
     pd.testing.assert_frame_equal(training_window(before, VERSION), window)
 
 
+def test_the_fingerprint_covers_the_estimators_settings(monkeypatch):
+    """A change of settings alone (the same runs and features) gives another fingerprint, so
+    stored versions are retrained with the new settings."""
+    window = training_window(_history(2_000, VERSION - timedelta(weeks=2), VERSION), VERSION)
+    before = training_fingerprint(window)
+    slower = cost_model.CANDIDATES | {"gradient_boosting_log_cost": lambda: (
+        cost_model._gradient_boosting().set_params(boost__learning_rate=0.1))}
+    monkeypatch.setattr(cost_model, "CANDIDATES", slower)
+    assert training_fingerprint(window) != before
+    monkeypatch.undo()
+    assert training_fingerprint(window) == before
+
+
 def _jobs(history: pd.DataFrame, weeks: int) -> list[cost_training.TrainingJob]:
     versions = [VERSION - timedelta(weeks=w) for w in range(weeks)]
     return [(window, v, training_fingerprint(window))
@@ -85,8 +99,10 @@ def test_versions_trained_in_a_worker_equal_those_trained_here(monkeypatch):
     history = _history(6_000, VERSION - timedelta(weeks=4), VERSION)
     jobs = _jobs(history, 3)
     here = [train_version(*job) for job in jobs]
-    # Every job to the worker; fitting in this process fails, so the worker did them all.
-    monkeypatch.setattr(cost_training, "_share_out", lambda jobs: ([], list(range(len(jobs)))))
+    # Every job to the worker (none taken back); fitting in this process fails, so the worker
+    # did them all.
+    monkeypatch.setattr(cost_training, "_worth_a_worker", lambda jobs: True)
+    monkeypatch.setattr(cost_training, "_taken_back", lambda future: False)
 
     def not_here(*args: object) -> None:
         raise AssertionError("trained in this process")
@@ -105,10 +121,38 @@ def test_versions_trained_in_a_worker_equal_those_trained_here(monkeypatch):
 def test_a_few_small_versions_are_all_trained_here():
     history = _history(4_000, VERSION - timedelta(weeks=3), VERSION)
     jobs = [(history.head(n), VERSION, "f") for n in (1_000, 2_000, 4_000)]
-    assert cost_training._share_out(jobs) == ([2, 1, 0], [])
+    assert not cost_training._worth_a_worker(jobs)
 
 
 def test_big_backfills_share_the_versions_out():
     history = _history(60_000, VERSION - timedelta(weeks=TRAINING_WEEKS + 6), VERSION)
-    here, there = cost_training._share_out(_jobs(history, 6))
-    assert here and there and sorted(here + there) == list(range(6))
+    assert cost_training._worth_a_worker(_jobs(history, 6))
+
+
+@pytest.mark.skipif(not pool_allowed(), reason="no second core here")
+def test_this_process_takes_back_what_the_worker_has_not_started(monkeypatch):
+    """The worker goes smallest first, this process biggest first, taking back each version
+    the worker has not started: each is trained once, in the process that took it."""
+    history = _history(8_000, VERSION - timedelta(weeks=5), VERSION)
+    jobs = _jobs(history, 4)
+    monkeypatch.setattr(cost_training, "_worth_a_worker", lambda jobs: True)
+    taken: list[bool] = []
+
+    def taken_back(future: Future) -> bool:  # the two biggest at most
+        taken.append(len(taken) < 2 and future.cancel())
+        return taken[-1]
+
+    monkeypatch.setattr(cost_training, "_taken_back", taken_back)
+    trained_here: list[datetime] = []
+    train_here = cost_model._train
+
+    def counted(training: pd.DataFrame, version: datetime, fingerprint: str):
+        trained_here.append(version)
+        return train_here(training, version, fingerprint)
+
+    monkeypatch.setattr(cost_model, "_train", counted)
+    trained = cost_training.train_versions(jobs)
+    assert [m.model_version for m in trained] == [version for _, version, _ in jobs]
+    biggest = [version for _, version, _ in sorted(jobs, key=lambda job: -len(job[0]))]
+    assert taken[0]  # the worker starts with the smallest: the biggest is not started yet
+    assert trained_here == biggest[: sum(taken)]

@@ -249,12 +249,32 @@ class CostModelVersion:
         )
 
 
+def estimator_settings() -> str:
+    """The candidates' settings as stable text: each estimator's class and parameters, its
+    steps' and transformers' too."""
+    return json.dumps({name: _settings(make()) for name, make in CANDIDATES.items()},
+                      sort_keys=True)
+
+
+def _settings(value: object) -> object:
+    if hasattr(value, "get_params"):
+        params = value.get_params(deep=False)
+        return {"class": type(value).__name__} | {k: _settings(v) for k, v in params.items()}
+    if isinstance(value, list | tuple):
+        return [_settings(item) for item in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)  # a type, such as an encoder's dtype
+
+
 def training_fingerprint(training: pd.DataFrame) -> str:
-    """Identifies the training data and the feature set, so a version is retrained only when
-    either changed (a stored version never meets features it was not trained on). The
-    pipeline computes it in the store (assets/cost_training_fingerprint.sql, the same value);
-    this is the definition that one is tested against."""
+    """Identifies the training data, the feature set and the estimators' settings, so a
+    version is retrained only when one of them changed (a stored version never meets
+    features it was not trained on, nor stays as settings left it). The pipeline computes it
+    in the store (assets/cost_training_fingerprint.sql, the same value); this is the
+    definition that one is tested against."""
     digest = hashlib.sha256(json.dumps(FEATURES).encode())
+    digest.update(estimator_settings().encode())
     digest.update(pd.util.hash_pandas_object(
         training[["session_id", "total_cost"]], index=False).to_numpy().tobytes())
     return digest.hexdigest()[:16]

@@ -3,9 +3,9 @@
 Point-in-time: a run is predicted by the version of its ISO week, trained only on runs that
 started before that Monday, so the prediction never saw the run, its day or anything later.
 A version is trained the first time its week is analysed and retrained only when its
-training data changed (the sensor then re-analyses every later day, so all of the week's
-predictions move together). Partitioned by day like the stages it reads, so a backfill
-trains each week once and a new day only predicts.
+training data, the features or the estimators' settings changed (the sensor then re-analyses
+every later day, so all of the week's predictions move together). Partitioned by day like
+the stages it reads, so a backfill trains each week once and a new day only predicts.
 """
 
 import json
@@ -19,6 +19,8 @@ from rvbbit_assets.analysis.cost_model import (
     MAX_TRAINING_RUNS,
     MIN_TRAINING_RUNS,
     CostModelVersion,
+    estimator_settings,
+    training_fingerprint,
     training_window,
     training_window_start,
 )
@@ -47,10 +49,6 @@ def stored_versions(session: StoreSession, versions: list[datetime]) -> dict[dat
     return {week_start(r["model_version"]): r for r in frame.to_dict("records")}
 
 
-# A version to train now: its week's Monday, its training window's fingerprint and runs.
-StaleVersion = tuple[datetime, str, int]
-
-
 def window_params(version: datetime) -> dict:
     """The parameters of cost_training_sample.sql for the version's training window."""
     return {"version": version, "window_start": training_window_start(version),
@@ -62,30 +60,60 @@ def window_fingerprint(session: StoreSession, version: datetime) -> tuple[int, s
     computed in the store (cost_model.training_fingerprint of cost_model.training_window)."""
     runs, fingerprint = session.rows(
         render_sql_template(__file__, "cost_training_fingerprint"),
-        window_params(version) | {"features": json.dumps(FEATURES)},
+        window_params(version) | {"features": json.dumps(FEATURES),
+                                  "estimator_settings": estimator_settings()},
     )[0]
     return int(runs), fingerprint
 
 
 def current_models(
     session: StoreSession, versions: list[datetime]
-) -> tuple[dict[datetime, CostModelVersion], list[StaleVersion]]:
+) -> tuple[dict[datetime, CostModelVersion], list[datetime]]:
     """The stored model of each week whose training data is unchanged, and the weeks to train
-    now (missing or stale). Told by a fingerprint computed in the store, so a stored version
-    costs no read of its runs."""
+    now (missing or stale). A stored version is told current by a fingerprint computed in the
+    store, so it costs no read of its runs; a missing one is fingerprinted from the runs it is
+    trained on."""
     stored = stored_versions(session, versions)
     models: dict[datetime, CostModelVersion] = {}
-    stale: list[StaleVersion] = []
+    stale: list[datetime] = []
     for version in versions:
+        row = stored.get(version)
+        if row is None:
+            stale.append(version)
+            continue
         runs, fingerprint = window_fingerprint(session, version)
         if runs < MIN_TRAINING_RUNS:
             continue  # too few runs for a model: train_version would give none
-        row = stored.get(version)
-        if row is not None and row["training_fingerprint"] == fingerprint:
+        if row["training_fingerprint"] == fingerprint:
             models[version] = CostModelVersion.from_row(row)
         else:
-            stale.append((version, fingerprint, runs))
+            stale.append(version)
     return models, stale
+
+
+def read_features(
+    session: StoreSession, days: DayRange, stale: list[datetime]
+) -> tuple[pd.DataFrame, dict[datetime, pd.DataFrame]]:
+    """The features of the days predicted, and the training window of each stale version.
+
+    One read serves both. A lone stale version (a new week) gets its training window's
+    sample from the store, in the same pass over the history as its days; several (a
+    backfill) overlap enough that one read of all their runs, sampled here, costs less.
+    """
+    if len(stale) == 1:
+        (version,) = stale
+        features = session.df(
+            render_sql_template(__file__, "cost_training_features"),
+            window_params(version) | {
+                "start": min(days.start, training_window_start(version)), "end": days.end,
+                "predicted_start": days.start})
+        in_sample = features.pop("in_sample").astype(bool)
+        window = training_window(features[in_sample].reset_index(drop=True), version)
+        return features[features["created_at"] >= days.start], {version: window}
+    start = min([days.start] + [training_window_start(version) for version in stale])
+    features = session.df(load_sql(__file__, "cost_features"), {"start": start, "end": days.end})
+    windows = {version: training_window(features, version) for version in stale}
+    return features[features["created_at"] >= days.start], windows
 
 
 def train_and_store(session: StoreSession, jobs: list[TrainingJob]) -> list[CostModelVersion]:
@@ -100,25 +128,12 @@ def train_and_store(session: StoreSession, jobs: list[TrainingJob]) -> list[Cost
 def build_cost_predictions(session: StoreSession, days: DayRange) -> StageSummary:
     versions = sorted({week_start(day) for day in days.days})
     models, stale = current_models(session, versions)
-    # One read of the features of the days predicted and of the stale versions' windows. A
-    # new week on a long history (one capped window: a sample of more runs) reads its
-    # sample's features alone instead; several capped windows (a backfill) overlap enough
-    # that one read of them all costs less than a query each.
-    capped = [version for version, _, runs in stale if runs == MAX_TRAINING_RUNS]
-    sampled = capped if len(capped) == 1 else []
-    start = min([days.start] + [training_window_start(version)
-                                for version, _, _ in stale if version not in sampled])
-    features = session.df(load_sql(__file__, "cost_features"),
-                          {"start": start, "end": days.end})
-    jobs: list[TrainingJob] = []
-    for version, fingerprint, _ in stale:
-        window_runs = features if version not in sampled else session.df(
-            render_sql_template(__file__, "cost_training_features"),
-            window_params(version) | {"start": training_window_start(version), "end": version})
-        jobs.append((training_window(window_runs, version), version, fingerprint))
+    runs, windows = read_features(session, days, stale)
+    jobs: list[TrainingJob] = [(window, version, training_fingerprint(window))
+                               for version, window in windows.items()
+                               if len(window) >= MIN_TRAINING_RUNS]
     trained = train_and_store(session, jobs)
     models = dict(sorted((models | {m.model_version: m for m in trained}).items()))
-    runs = features[features["created_at"] >= days.start]
     predicted = []
     for version, model in models.items():
         week = runs[(runs["created_at"] >= version)
