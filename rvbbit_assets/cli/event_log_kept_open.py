@@ -16,6 +16,9 @@ compiled statements per engine).
 - In WAL mode, closing the last connection to a database checkpoints its write-ahead log
   into it and deletes the log, which the next event would create again. The kept connection
   makes every other close not the last; disposing of the engines at the end checkpoints once.
+- Dagster asks whether a table (or a column of the asset keys) exists on every asset event
+  and check verdict, each time through an engine of its own; during the run a table or
+  column found stays found, so the answer is kept once it is yes.
 - `synchronous=NORMAL` (SQLite's advice for WAL mode) syncs the log at checkpoints instead
   of at every commit. The database stays consistent; what an OS crash or power loss can
   lose is the last events before it, and such a run is left unfinished either way (as are
@@ -28,7 +31,7 @@ during the run, are kept and get the setting.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -56,6 +59,21 @@ def _engine_synced_at_checkpoints(storage: SqliteEventLogStorage, shard: str) ->
     return engine
 
 
+def _kept_once_true(ask: Callable[..., bool], *, key: Callable[..., object]) -> Callable[..., bool]:
+    """`ask`, its yes kept by `key(*args)` (a schema does not lose tables during a run)."""
+    found: set[object] = set()
+
+    def kept(*args: Any) -> bool:
+        if key(*args) in found:
+            return True
+        answer = ask(*args)
+        if answer:
+            found.add(key(*args))
+        return answer
+
+    return kept
+
+
 @contextmanager
 def event_log_kept_open(instance: DagsterInstance, run_id: str) -> Iterator[None]:
     """Write the index and the (new) run's event log through kept connections, synced at
@@ -81,10 +99,18 @@ def event_log_kept_open(instance: DagsterInstance, run_id: str) -> Iterator[None
         with storage._db_lock, engines[shard].connect() as connection, connection.begin():
             yield connection
 
-    storage._connect = kept_connection  # this instance only, for the run
+    # On this instance only, for the run; deleting them brings Dagster's methods back.
+    patched = {
+        "_connect": kept_connection,
+        "has_table": _kept_once_true(storage.has_table, key=lambda table: table),
+        "_has_asset_key_index_cols_on_connection": _kept_once_true(
+            storage._has_asset_key_index_cols_on_connection, key=lambda _connection: ()),
+    }
+    vars(storage).update(patched)
     try:
         yield
     finally:
-        del storage._connect  # Dagster's method again
+        for name in patched:
+            delattr(storage, name)
         for engine in engines.values():
             engine.dispose()  # the last connection closes: the write-ahead log is checkpointed
