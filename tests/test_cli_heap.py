@@ -13,8 +13,9 @@ from pathlib import Path
 from rvbbit_assets.cli.commands import main
 
 
-def test_main_called_in_a_process_leaves_its_heap_alone(tmp_path: Path, monkeypatch):
-    monkeypatch.setenv("RVBBIT_CLICKHOUSE_URL", f"chdb://{tmp_path}/store")
+def test_main_called_in_a_process_leaves_its_heap_alone(store, monkeypatch):
+    monkeypatch.setenv("RVBBIT_SOURCE_DATABASE", store.source_database)
+    monkeypatch.setenv("RVBBIT_ANALYTICS_DATABASE", store.analytics_database)
     frozen = gc.get_freeze_count()
     assert main(["init", "--with-source"]) == 0
     assert gc.get_freeze_count() == frozen
