@@ -1,15 +1,19 @@
 """The CLI's runs hold Dagster's SQLite event log open (cli/event_log_kept_open.py): between
 two events of a run its databases keep their write-ahead log (no checkpoint per event),
-Dagster's connections to them sync at checkpoints only, and every event is still in the
-instance afterwards, the log checkpointed."""
+Dagster's connections to them sync at checkpoints only, every event reuses one connection to
+each, and every event is still in the instance afterwards, the log checkpointed."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from dagster import DagsterEventType, DagsterInstance, asset
-from sqlalchemy.engine import Connection
+from dagster import AssetObservation, DagsterEventType, DagsterInstance, asset
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
 
 from rvbbit_assets.cli.run_logging import RunLogging, execute_assets
 from rvbbit_assets.store import ClickHouseStore
@@ -49,3 +53,36 @@ def test_a_cli_run_keeps_its_event_log_open_and_loses_no_event(tmp_path: Path):
             assert not os.path.exists(storage.path_for_shard(shard) + "-wal")
             with storage.run_connection(shard) as connection:  # and FULL again after the run
                 assert synchronous(connection) == 2
+
+
+@asset
+def observes_itself_often(context) -> None:  # noqa: ANN001 (Dagster rejects a string annotation)
+    for n in range(OBSERVATIONS):
+        context.log_event(AssetObservation(asset_key=context.asset_key, metadata={"n": n}))
+
+
+OBSERVATIONS = 60
+
+
+def test_a_cli_run_opens_its_event_log_databases_a_few_times_not_per_event(tmp_path: Path):
+    opened: Counter[str] = Counter()  # database file -> connections opened during the run
+
+    def count(connection: Any, _record: Any) -> None:
+        if isinstance(connection, sqlite3.Connection):
+            for _, _, file in connection.execute("PRAGMA database_list"):
+                opened[os.path.realpath(file)] += 1
+
+    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+        event.listen(Engine, "connect", count)
+        try:
+            result = execute_assets([observes_itself_often], ClickHouseStore(), instance,
+                                    RunLogging.console("WARNING"))
+        finally:
+            event.remove(Engine, "connect", count)
+        assert result.success
+        observed = instance.fetch_observations(observes_itself_often.key, limit=100).records
+        assert len(observed) == OBSERVATIONS  # each written to the run's log and the index
+        storage = instance.event_log_storage
+        for shard in ("index", result.run_id):
+            # Dagster's own connections create the database; then one serves every event.
+            assert opened[os.path.realpath(storage.path_for_shard(shard))] <= 6, dict(opened)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -55,6 +56,10 @@ def _materialize(args: argparse.Namespace) -> int:
     from rvbbit_assets.cli.materialize import materialize_days
     from rvbbit_assets.cli.progress_line import ProgressLine
 
+    if args.owns_process:
+        # What the imports built (modules, the assets' definitions) lives as long as the
+        # process: frozen, the collector's full passes over the heap leave it out.
+        gc.freeze()
     outcome = materialize_days(args.start, args.end, progress=ProgressLine(),
                                verbose=args.verbose)
     print(outcome.summary())
@@ -162,6 +167,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.owns_process = argv is None  # run as the program, not called in another's process
     try:
         return args.handler(args)
     except (StoreError, ConfigError) as exc:  # a busy store, or a setting out of range
@@ -170,4 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nrvbbit-analytics: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if args.owns_process:
+            # About to exit, which collects the whole heap once more, all of it about to go
+            # anyway (2.4 s after a 60-day materialize): frozen objects are left out.
+            gc.freeze()
 

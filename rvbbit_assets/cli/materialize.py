@@ -51,20 +51,21 @@ def materialize_days(
     # One run writes the store at a time: wait for a sensor's (or the UI's) run to finish.
     ensure_store_pool(instance)
     wait_for_store_runs(instance, store_asset_keys, settings.lock_timeout_seconds)
-    found = source_day_span(store)
-    first = max(start or (found.days.first if found.days else settings.partitions_start),
-                settings.partitions_start)
-    last = end or (found.days.last if found.days else utc_now().date())
-    context = dict(partitions_start=settings.partitions_start,
-                   first_run_day=found.first_run_day,
-                   runs_before_partitions_start=found.runs_before_partitions_start,
-                   kept_in_instance=not instance.is_ephemeral)
-    if found.days is None and start is None:
-        return MaterializeOutcome(days=None, success=True, run_ids=(), **context)
-    results: list[ExecuteInProcessResult] = []
-    # The steps run in this process, one after another: holding the store for the whole
-    # run lets them share one open engine (opening chDB costs more as the store grows).
+    # The steps run in this process, one after another: holding the store from here to the
+    # end lets them (and the look for days) share one open engine (opening chDB costs more
+    # as the store grows).
     with store.session("rvbbit-analytics materialize") as session:
+        found = source_day_span(store)
+        first = max(start or (found.days.first if found.days else settings.partitions_start),
+                    settings.partitions_start)
+        last = end or (found.days.last if found.days else utc_now().date())
+        context = dict(partitions_start=settings.partitions_start,
+                       first_run_day=found.first_run_day,
+                       runs_before_partitions_start=found.runs_before_partitions_start,
+                       kept_in_instance=not instance.is_ephemeral)
+        if found.days is None and start is None:
+            return MaterializeOutcome(days=None, success=True, run_ids=(), **context)
+        results: list[ExecuteInProcessResult] = []
         # Later days compare with earlier ones: start at an earlier day never analysed.
         earlier = unanalysed_earlier_days(session, first, HISTORY_TABLES)
         days = DayRange(earlier[0] if earlier else first, last)
