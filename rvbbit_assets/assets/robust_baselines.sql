@@ -111,10 +111,19 @@ earlier_days_in_windows AS MATERIALIZED
                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS later_runs
         FROM
         (
-            SELECT cascade_id, level_key.1 AS level, level_key.2 AS key, day, count() AS day_runs
-            FROM runs
-            ARRAY JOIN {{ level_keys("runs") }} AS level_key
-            WHERE day < toDate({start:DateTime})
+            -- Counted per input and size first: a run is in four keys, an input's runs of a
+            -- day in the same four.
+            SELECT cascade_id, level_key.1 AS level, level_key.2 AS key, day,
+                   sum(input_runs) AS day_runs
+            FROM
+            (
+                SELECT cascade_id, input_hash, input_category, size_octave, day,
+                       count() AS input_runs
+                FROM runs
+                WHERE day < toDate({start:DateTime})
+                GROUP BY cascade_id, input_hash, input_category, size_octave, day
+            ) AS input_days
+            ARRAY JOIN {{ level_keys("input_days") }} AS level_key
             GROUP BY cascade_id, level, key, day
         )
     )
@@ -159,7 +168,8 @@ by_earlier_days AS MATERIALIZED
 ),
 candidates AS MATERIALIZED
 (
-    -- Each scored run with each level it could be compared at.
+    -- Each scored run with each level it could be compared at, and whether that baseline
+    -- has enough runs (its statistics are read only for the level chosen).
     SELECT
         s.session_id AS session_id,
         b.level AS level,
@@ -167,13 +177,45 @@ candidates AS MATERIALIZED
         b.runs AS runs,
         b.level = 'input' AND b.runs >= {min_prior_runs:UInt32}
             OR b.level = 'cluster' AND b.runs >= {min_prior_runs:UInt32}
-            OR b.level = 'cascade' AND b.runs >= {min_cascade_runs:UInt32} AS enough,
-        tuple(b.level, {% for name in statistics %}b.{{ name }}{{ ", " if not loop.last }}{% endfor %}) AS baseline
+            OR b.level = 'cascade' AND b.runs >= {min_cascade_runs:UInt32} AS enough
     FROM scored AS s
     ARRAY JOIN {{ level_keys("s") }} AS level_key
     INNER JOIN by_earlier_days AS b
         ON b.scored_day = s.day AND b.cascade_id = s.cascade_id AND b.level = level_key.1
            AND b.key = level_key.2
+),
+earlier_levels AS MATERIALIZED
+(
+    -- Per scored run with baselines over earlier days: whether one has enough runs, the
+    -- first that has (in level_keys' order), and whether the run has earlier runs at all.
+    SELECT
+        session_id,
+        max(enough) AS has_enough,
+        minIf(level_order, enough) AS chosen_order,
+        max(level = 'whole' AND runs > 0) AS has_history
+    FROM candidates
+    GROUP BY session_id
+),
+from_earlier_days AS
+(
+    -- The statistics of the level chosen, for the runs with one.
+    SELECT
+        s.session_id AS session_id,
+        tuple(b.level, {% for name in statistics %}b.{{ name }}{{ ", " if not loop.last }}{% endfor %}) AS baseline
+    FROM
+    (
+        SELECT
+            s.session_id AS session_id,
+            s.cascade_id AS cascade_id,
+            s.day AS day,
+            {{ level_keys("s") }}[e.chosen_order] AS level_key
+        FROM scored AS s
+        INNER JOIN earlier_levels AS e ON e.session_id = s.session_id
+        WHERE e.has_enough
+    ) AS s
+    INNER JOIN by_earlier_days AS b
+        ON b.scored_day = s.day AND b.cascade_id = s.cascade_id AND b.level = s.level_key.1
+           AND b.key = s.level_key.2
 ),
 needs_same_day AS MATERIALIZED
 (
@@ -185,16 +227,17 @@ needs_same_day AS MATERIALIZED
     SELECT session_id, cascade_id, day, level_key
     FROM
     (
+        -- A run without candidates is not in earlier_levels: the join's defaults (false) say
+        -- it has no level with enough runs and no earlier runs.
         SELECT
-            session_id,
-            cascade_id,
-            day,
-            session_id NOT IN
-                (SELECT session_id FROM candidates WHERE level = 'whole' AND runs > 0)
-                AS is_new,
-            {{ level_keys("scored") }} AS level_keys
-        FROM scored
-        WHERE session_id NOT IN (SELECT session_id FROM candidates WHERE enough)
+            s.session_id AS session_id,
+            s.cascade_id AS cascade_id,
+            s.day AS day,
+            NOT e.has_history AS is_new,
+            {{ level_keys("s") }} AS level_keys
+        FROM scored AS s
+        LEFT JOIN earlier_levels AS e ON e.session_id = s.session_id
+        WHERE NOT e.has_enough
     )
     ARRAY JOIN arrayFilter(k -> k.1 IN ('input', 'cascade') OR k.1 = 'whole' AND is_new,
                            level_keys) AS level_key
@@ -227,18 +270,20 @@ same_day AS
 ),
 chosen AS
 (
+    -- A run's earlier-days baseline, else its first same-day level with enough runs (none:
+    -- the type's defaults, as for a run without either).
+    SELECT session_id, baseline FROM from_earlier_days
+    UNION ALL
     SELECT session_id, argMinIf(baseline, level_order, enough) AS baseline
     FROM
     (
-        SELECT session_id, level_order, enough, baseline FROM candidates
-        UNION ALL
         SELECT
             session_id,
             level_order,
             level_order = 11 AND runs >= {min_prior_runs:UInt32}
-                OR level_order IN (13, 14) AND runs >= {min_cascade_runs:UInt32},
+                OR level_order IN (13, 14) AND runs >= {min_cascade_runs:UInt32} AS enough,
             tuple(if(level_order = 11, 'input', 'cascade'),
-                  {{ statistics | join(", ") }})
+                  {{ statistics | join(", ") }}) AS baseline
         FROM same_day
     )
     GROUP BY session_id
