@@ -28,6 +28,8 @@ OWN_TABLES = {
     "alerts": {"alert_deliveries"},
     "forecasts": {"forecast_weekly", "forecast_backtest"},
     "prompt_patterns": {"prompt_ngrams"},
+    "pareto_frontier": {"pareto_day_states"},
+    "priced_runs": {"priced_day_models", "priced_day_cells"},
 }
 BOOKKEEPING = {"day_writes"}  # when each day was rewritten: written by every daily stage
 STAGING = re.compile(r"__staging_[0-9a-f]+$")

@@ -9,8 +9,14 @@ data one lucky run can put a model on the frontier, and the flag says so instead
 the row. A row whose model has a cheaper frontier model of similar quality says so in a
 recommendation sentence; a significant model is advised from the frontier of the
 significant models when one qualifies there.
+
+The takes of the runs session_facts holds are summed per day in pareto_day_states, each day
+rebuilt from its runs' logs when session_facts rewrote it since (or it has no state yet): a
+new day reads the logs of its own runs and of the runs not analysed, not all history. Days
+old enough for the logs' TTL to delete rows of are read from the logs (log_horizon).
 """
 
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -21,33 +27,60 @@ from rvbbit_assets.analysis.pareto import (
     MIN_TAKES_PER_MODEL,
     SIMILAR_QUALITY_MARGIN,
 )
+from rvbbit_assets.assets.day_states import stale_state_days
 from rvbbit_assets.assets.groups import INSIGHTS_GROUP
+from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.assets.sources import prompt_lineage, unified_logs
 from rvbbit_assets.assets.store_asset import store_asset
+from rvbbit_assets.orchestration.day_range import utc_now
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 from rvbbit_assets.store.column_schemas import table_metadata
-from rvbbit_assets.store.sql_files import load_sql
-from rvbbit_assets.store.table_writes import replace_table
+from rvbbit_assets.store.sql_files import render_sql_template
+from rvbbit_assets.store.table_writes import replace_listed_days, replace_table
 
 TOP_ROWS_SHOWN = 10
 NULLABLE_FLOAT_COLUMNS = ("avg_evaluator_score", "cost_saving")
 
 
-def compute_pareto_frontier(session: StoreSession) -> pd.DataFrame:
-    """Every compared model of every species/cell with its frontier flag and advice."""
+def log_horizon(now: datetime) -> date:
+    """The last day whose runs' takes are read from the logs, not from pareto_day_states:
+    RVBBIT's unified_logs deletes rows a year old (TTL), and the frontier, like the logs,
+    forgets them; a later day's rows are all younger than a year (a day's margin)."""
+    return (now - timedelta(days=364)).date()
+
+
+def _refresh_day_states(session: StoreSession, horizon: date) -> int:
+    """Rebuild the pareto_day_states of the days after `horizon` that session_facts rewrote
+    since (or that have none); returns how many days."""
+    days = stale_state_days(session, ("pareto_day_states",), since=horizon + timedelta(days=1))
+    replace_listed_days(
+        session, "pareto_day_states", render_sql_template(__file__, "pareto_day_states"), {},
+        days,
+    )
+    return len(days)
+
+
+def build_pareto_frontier(
+    session: StoreSession, now: datetime | None = None
+) -> tuple[pd.DataFrame, int]:
+    """Every compared model of every species/cell with its frontier flag and advice, and how
+    many days' states were rebuilt first (`now`: the clock, for log_horizon)."""
+    horizon = log_horizon(now or utc_now())
+    rebuilt = _refresh_day_states(session, horizon)
     frame = session.df(
-        load_sql(__file__, "pareto_frontier"),
+        render_sql_template(__file__, "pareto_frontier"),
         {
+            "log_horizon": horizon,
             "min_takes": MIN_TAKES_PER_MODEL,
             "quality_margin": SIMILAR_QUALITY_MARGIN,
             "min_saving": MIN_COST_SAVING,
         },
     )
     if frame.empty:  # no rows also means no columns
-        return frame
+        return frame, rebuilt
     # A NULL float reads back as NaN, and the client would write NaN, not NULL: the
     # nullable dtype keeps "no score" / "no saving" NULL in the table.
-    return frame.astype({column: "Float64" for column in NULLABLE_FLOAT_COLUMNS})
+    return frame.astype({column: "Float64" for column in NULLABLE_FLOAT_COLUMNS}), rebuilt
 
 
 def top_recommendations_markdown(frame: pd.DataFrame) -> str:
@@ -74,9 +107,10 @@ def top_recommendations_markdown(frame: pd.DataFrame) -> str:
 
 
 @store_asset(
-    deps=[unified_logs, prompt_lineage],
+    # session_facts: which runs' takes are summed per day, and when each day was rewritten.
+    deps=[session_facts, unified_logs, prompt_lineage],
     group_name=INSIGHTS_GROUP,
-    metadata=table_metadata("pareto_frontier"),
+    metadata=table_metadata("pareto_frontier", also_writes=("pareto_day_states",)),
     kinds={"clickhouse"},
     description=(
         "Per species, cascade and cell: each model's average cost per take, average quality "
@@ -88,11 +122,12 @@ def top_recommendations_markdown(frame: pd.DataFrame) -> str:
 )
 def pareto_frontier(context: AssetExecutionContext, store: ClickHouseStore) -> MaterializeResult:
     with store.session(f"pareto_frontier (run {context.run.run_id[:8]})") as session:
-        frame = compute_pareto_frontier(session)
+        frame, rebuilt = build_pareto_frontier(session)
         rows = replace_table(session, "pareto_frontier", frame)
     metadata: dict[str, Any] = {
         "dagster/row_count": rows,
         "min_takes_per_model": MIN_TAKES_PER_MODEL,
+        "day_states_rebuilt": rebuilt,
     }
     if rows:
         comparisons = frame.groupby(["species_hash", "cascade_id", "cell_name"]).ngroups

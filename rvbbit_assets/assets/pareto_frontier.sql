@@ -1,3 +1,4 @@
+{%- from "pareto_takes.sql" import decided_takes, take_sums -%}
 -- The design's Pareto frontier of models, set-based over every species and cell at once.
 --
 -- Takes come from unified_logs, not prompt_lineage: RVBBIT always logs a take's rows
@@ -15,98 +16,45 @@
 -- score for at least half of its takes, else the win rate: one metric per comparison, since
 -- a score and a win rate cannot be compared with each other.
 WITH
-    takes AS
-    (
-        -- One row per take. A take may log several rows (turns, tool calls): its cost is
-        -- their sum, its model the last assistant model, its species the last one logged.
-        -- Its prompt_lineage rows are grouped with its log rows (they carry only a score;
-        -- a lineage row of no logged take makes a group without a model, dropped below):
-        -- one GROUP BY instead of a second one and a hash join on the take's key.
-        SELECT
-            session_id,
-            take_cell,
-            take_number,
-            max(cascade) AS take_cascade,
-            argMaxIf(assumeNotNull(species_hash), (timestamp, assumeNotNull(species_hash)),
-                     ifNull(species_hash, '') NOT IN ('', 'unknown_species')) AS take_species,
-            argMaxIf(assumeNotNull(model), (timestamp, assumeNotNull(model)),
-                     role = 'assistant' AND ifNull(model, '') != '') AS take_model,
-            -- sum() skips a cost that has not arrived yet (RVBBIT fills some late); a take
-            -- with no cost at all is NULL, and avg() below skips it. A NaN/infinite cost is
-            -- a broken value and counts as not arrived.
-            sum(if(isFinite(cost), cost, NULL)) AS take_cost,
-            max(ifNull(is_winner, false)) AS take_won,
-            avgOrNull(evaluator_score) AS lineage_score
-        FROM
-        (
-            SELECT
-                session_id,
-                assumeNotNull(cell_name) AS take_cell,
-                assumeNotNull(take_index) AS take_number,
-                ifNull(cascade_id, '') AS cascade,
-                species_hash,
-                timestamp,
-                model,
-                role,
-                cost,
-                is_winner,
-                CAST(NULL, 'Nullable(Float32)') AS evaluator_score
-            FROM ${source}.unified_logs
-            WHERE take_index IS NOT NULL AND ifNull(cell_name, '') != ''
-            UNION ALL
-            SELECT session_id, cell_name, take_index, '', NULL, NULL, NULL, '', NULL, NULL,
-                   evaluator_score
-            FROM ${source}.prompt_lineage
-            WHERE evaluator_score IS NOT NULL
-        )
-        GROUP BY session_id, take_cell, take_number
-        -- A take without a model failed before answering; without a species it has no
-        -- comparison group.
-        HAVING take_model != '' AND take_species != ''
-    ),
-    decided_takes AS
-    (
-        -- A take set without a winner is still being evaluated or failed as a whole: its
-        -- takes are not losses, so they are left out. (Grouped and unfolded again: cheaper
-        -- than a set of the decided take sets and an IN over every take.)
-        SELECT
-            session_id,
-            take_cell,
-            take.1 AS take_cascade,
-            take.2 AS take_species,
-            take.3 AS take_model,
-            take.4 AS take_cost,
-            take.5 AS take_won,
-            take.6 AS lineage_score
-        FROM
-        (
-            SELECT
-                session_id,
-                take_cell,
-                groupArray((take_cascade, take_species, take_model, take_cost, take_won,
-                            lineage_score)) AS set_takes
-            FROM takes
-            GROUP BY session_id, take_cell
-            HAVING countIf(take_won) > 0
-        )
-        ARRAY JOIN set_takes AS take
-    ),
+    -- The takes of the runs session_facts does not hold (not finished, not analysed yet,
+    -- without a cascade_sessions row) or holds on a day up to {log_horizon}, whose logs the
+    -- source's TTL may have begun to delete; those of the later days' runs are summed per day
+    -- in pareto_day_states, kept up to date before this runs.
+    {{ decided_takes("session_id NOT IN (SELECT session_id FROM ${analytics}.session_facts"
+                     " WHERE toDate(created_at) > {log_horizon:Date})") }},
     model_stats AS
     (
         SELECT
-            take_species AS species_hash,
-            take_cascade AS cascade_id,
-            take_cell AS cell_name,
-            take_model AS model,
-            count() AS take_count,
-            uniqExact(session_id) AS run_count,
-            avg(take_cost) AS avg_cost,
-            avg(take_won) AS win_rate,
-            count(lineage_score) AS scored_takes,
-            avg(lineage_score) AS avg_evaluator_score
-        FROM decided_takes
+            species_hash,
+            cascade_id,
+            cell_name,
+            model,
+            sum(part.take_count) AS take_count,
+            sum(part.run_count) AS run_count,  -- a run's takes are in one part
+            sum(part.cost_takes) AS cost_takes,
+            sum(part.cost_sum) / cost_takes AS avg_cost,
+            sum(part.won_takes) / take_count AS win_rate,
+            sum(part.scored_takes) AS scored_takes,
+            if(scored_takes = 0, NULL, sum(part.score_sum) / scored_takes)
+                AS avg_evaluator_score
+        FROM
+        (
+            SELECT species_hash, cascade_id, cell_name, model, take_count, run_count,
+                   cost_takes, cost_sum, won_takes, scored_takes, score_sum
+            FROM ${analytics}.pareto_day_states
+            WHERE day > {log_horizon:Date}
+            UNION ALL
+            SELECT
+                take_species AS species_hash,
+                take_cascade AS cascade_id,
+                take_cell AS cell_name,
+                take_model AS model,
+                {{ take_sums() }}
+            FROM decided_takes
+            GROUP BY species_hash, cascade_id, cell_name, model
+        ) AS part
         GROUP BY species_hash, cascade_id, cell_name, model
-        HAVING avg_cost IS NOT NULL
+        HAVING cost_takes > 0
     ),
     comparisons AS
     (

@@ -1,3 +1,4 @@
+{%- from "priced_macros.sql" import exact_sum, run_calls -%}
 {#- A Jinja template (the price fit is a macro), run with bound parameters. -#}
 {%- macro token_prices(m) -%}
     {#- (input, output) price per token from the sums of squares and products of `m`: the
@@ -12,11 +13,6 @@
         ({{ m }}sum_out_cost * {{ m }}sum_in_in - {{ m }}sum_in_cost * {{ m }}sum_in_out)
             / ({{ m }}sum_in_in * {{ m }}sum_out_out - {{ m }}sum_in_out * {{ m }}sum_in_out)),
        ({{ m }}sum_cost / {{ m }}sum_weighted, {output_weight:Float64} * {{ m }}sum_cost / {{ m }}sum_weighted))
-{%- endmacro -%}
-{%- macro exact_sum(value) -%}
-    {#- A sum that does not depend on the order rows arrive in (threads, joins): floating
-        point addition is not associative, and the same data must give the same analytics. -#}
-    arraySum(arraySort(groupArray({{ value }})))
 {%- endmacro -%}
 {%- set sums = ["sum_weighted", "sum_cost", "sum_in_in", "sum_in_out", "sum_out_out",
                  "sum_in_cost", "sum_out_cost"] -%}
@@ -33,7 +29,9 @@
 --     same mix), the cost per weighted token (input + {output_weight} x output);
 --   * the usual number of calls per run (median) and the routine most ({routine_calls_quantile}
 --     quantile: a retry or another tool round is routine, a loop is not).
--- A cell without earlier runs is taken as it is: its own price, calls and models.
+-- A cell without earlier runs is taken as it is: its own price, calls and models. What each
+-- day's runs did is stored per day (priced_day_models, priced_day_cells): the look-back's runs
+-- are not read again.
 -- Per run, from its cells:
 --   usual_*_cost           its tokens at the usual prices (a routine fallback does not move it)
 --   routine_price_cost     its tokens at the usual price of each model it used: a routine
@@ -46,56 +44,28 @@
 WITH
 run_calls AS
 (
-    SELECT
-        session_id,
-        cascade_id,
-        created_at,
-        toDate(created_at) AS day,
-        call.1 AS cell_name,
-        call.2 AS model,
-        toFloat64(call.3) AS calls,
-        toFloat64(call.4) AS tokens_in,
-        toFloat64(call.5) AS tokens_out,
-        call.6 AS cost
-    FROM ${analytics}.session_facts
-    ARRAY JOIN llm_usage AS call
-    WHERE created_at >= {start:DateTime} - toIntervalDay({lookback_days:UInt16})
-      AND created_at < {end:DateTime}
+    {{ run_calls("created_at >= {start:DateTime} AND created_at < {end:DateTime}") }}
 ),
 daily_models AS
 (
-    -- What each (cascade, cell, model) answered each day: in how many runs, at what cost.
-    SELECT
-        day,
-        cascade_id,
-        cell_name,
-        model,
-        count() AS model_runs,  -- llm_usage has one entry per (run, cell, model)
-        {{ exact_sum("tokens_in + {output_weight:Float64} * tokens_out") }} AS sum_weighted,
-        {{ exact_sum("cost") }} AS sum_cost,
-        {{ exact_sum("tokens_in * tokens_in") }} AS sum_in_in,
-        {{ exact_sum("tokens_in * tokens_out") }} AS sum_in_out,
-        {{ exact_sum("tokens_out * tokens_out") }} AS sum_out_out,
-        {{ exact_sum("tokens_in * cost") }} AS sum_in_cost,
-        {{ exact_sum("tokens_out * cost") }} AS sum_out_cost
-    FROM run_calls
-    GROUP BY day, cascade_id, cell_name, model
+    -- What each (cascade, cell, model) answered each day of the look-back and the range
+    -- (priced_day_models.sql, kept up to date before this runs).
+    SELECT day, cascade_id, cell_name, model, model_runs, sum_weighted, sum_cost, sum_in_in,
+           sum_in_out, sum_out_out, sum_in_cost, sum_out_cost
+    FROM ${analytics}.priced_day_models
+    WHERE day >= toDate({start:DateTime}) - {lookback_days:UInt16} AND day < toDate({end:DateTime})
 ),
 daily_cells AS
 (
-    -- Each (cascade, cell) each day: its runs, and how many of them made how many calls.
-    SELECT day, cascade_id, cell_name, run_cell_calls, count() AS runs
-    FROM
-    (
-        SELECT day, cascade_id, cell_name, session_id, sum(calls) AS run_cell_calls
-        FROM run_calls
-        GROUP BY day, cascade_id, cell_name, session_id
-    )
-    GROUP BY day, cascade_id, cell_name, run_cell_calls
+    -- Each (cascade, cell) each day: its runs, and how many of them made how many calls
+    -- (priced_day_cells.sql).
+    SELECT day, cascade_id, cell_name, run_cell_calls, runs
+    FROM ${analytics}.priced_day_cells
+    WHERE day >= toDate({start:DateTime}) - {lookback_days:UInt16} AND day < toDate({end:DateTime})
 ),
 scored_days AS
 (
-    SELECT DISTINCT day FROM run_calls WHERE created_at >= {start:DateTime}
+    SELECT DISTINCT day FROM run_calls
 ),
 cell_models AS
 (
@@ -197,7 +167,6 @@ priced_calls AS
     LEFT JOIN cell_models AS m
         ON m.scored_day = c.day AND m.cascade_id = c.cascade_id
            AND m.cell_name = c.cell_name AND m.model = c.model
-    WHERE c.created_at >= {start:DateTime}
     SETTINGS join_use_nulls = 1
 ),
 run_cells AS

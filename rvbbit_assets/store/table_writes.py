@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -69,7 +70,7 @@ def replace_days(
                     f"SELECT {columns} FROM ({select_sql})",
                     {**params, **share, **chunk.params()},
                 )
-        return _swap_days_in(session, table, staging, days)
+        return _swap_days_in(session, table, staging, days.days)
 
 
 def replace_days_with_frame(
@@ -79,7 +80,26 @@ def replace_days_with_frame(
     with staging_copy(session, table) as staging:
         if not frame.empty:
             session.insert_df(staging.strip("`"), frame)
-        return _swap_days_in(session, table, staging, days)
+        return _swap_days_in(session, table, staging, days.days)
+
+
+def replace_listed_days(
+    session: StoreSession, table: str, select_sql: str, params: dict[str, Any],
+    days: Sequence[date],
+) -> int:
+    """Rewrite the given days, not necessarily consecutive, of an analytics table
+    partitioned by its `day` column with the rows of `select_sql` (which reads them as
+    `days`). Returns the rows written."""
+    if not days:
+        return 0
+    columns = ", ".join(f"`{c}`" for c in table_columns(session, table))
+    with staging_copy(session, table) as staging:
+        session.command(
+            f"INSERT INTO ${{analytics}}.{staging} ({columns}) "
+            f"SELECT {columns} FROM ({select_sql})",
+            {**params, "days": list(days)},
+        )
+        return _swap_days_in(session, table, staging, days, day_column="day")
 
 
 # Days swapped per ALTER statement: one statement, not one per day, saves a round trip per
@@ -87,8 +107,12 @@ def replace_days_with_frame(
 _DAYS_PER_ALTER = 100
 
 
-def _swap_days_in(session: StoreSession, table: str, staging: str, days: DayRange) -> int:
-    """Swap each day of `days` from the staging table into `table`.
+def _swap_days_in(
+    session: StoreSession, table: str, staging: str, days: Sequence[date],
+    day_column: str = "created_at",
+) -> int:
+    """Swap each day of `days` from the staging table into `table` (partitioned by the day
+    of `day_column`).
 
     REPLACE PARTITION is atomic per day, so readers never see a half-written day; a day
     without staged rows is dropped (ClickHouse refuses to replace from an empty source).
@@ -97,10 +121,10 @@ def _swap_days_in(session: StoreSession, table: str, staging: str, days: DayRang
     written = {
         day: rows
         for day, rows in session.rows(
-            f"SELECT toDate(created_at), count() FROM ${{analytics}}.{staging} GROUP BY 1"
+            f"SELECT toDate(`{day_column}`), count() FROM ${{analytics}}.{staging} GROUP BY 1"
         )
     }
-    all_days = days.days
+    all_days = list(days)
     for start in range(0, len(all_days), _DAYS_PER_ALTER):
         batch = all_days[start : start + _DAYS_PER_ALTER]
         commands = ", ".join(
@@ -116,9 +140,10 @@ def _swap_days_in(session: StoreSession, table: str, staging: str, days: DayRang
     session.command(  # the store's clock: one clock, whichever process wrote the day
         "INSERT INTO ${analytics}.day_writes (stage, day, written_at)"
         " SELECT {stage:String}, arrayJoin({days:Array(Date)}), now64(6)",
-        {"stage": table, "days": days.days},
+        {"stage": table, "days": all_days},
     )
-    return sum(rows for day, rows in written.items() if days.first <= day <= days.last)
+    wanted = set(all_days)
+    return sum(rows for day, rows in written.items() if day in wanted)
 
 
 def replace_table(session: StoreSession, table: str, frame: pd.DataFrame) -> int:
