@@ -68,14 +68,21 @@ WITH
     ),
     window_cells AS
     (
-        -- What the window reads: the range's cells, and the earlier cells of the species
-        -- they compare with (the range's other columns are joined back after it).
-        SELECT session_id, cell_name, created_at, species_hash, cost, duration_ms, total_tokens
+        -- What the window reads: the range's cells, with the columns written (carried
+        -- through the window rather than joined back after it, a join of every cell of the
+        -- range), and the earlier cells of the species they compare with, whose other
+        -- columns are not read.
+        SELECT
+            session_id, cell_name, created_at, species_hash, cost, duration_ms, total_tokens,
+            cascade_id, started_at, tokens_in, tokens_out, message_count, error_count,
+            run_total_cost
         FROM computed_cells
         WHERE created_at >= {start:DateTime}
            OR species_hash IN (SELECT species_hash FROM range_species)
         UNION ALL
-        SELECT session_id, cell_name, created_at, species_hash, cost, duration_ms, total_tokens
+        SELECT
+            session_id, cell_name, created_at, species_hash, cost, duration_ms, total_tokens,
+            '', toDateTime64(0, 6), toUInt64(0), toUInt64(0), toUInt32(0), toUInt32(0), 0.
         FROM ${analytics}.cell_analytics
         WHERE created_at < {start:DateTime}
           AND toDate(created_at) NOT IN {log_days:Array(Date)}
@@ -85,10 +92,12 @@ WITH
     (
         SELECT
             *,
-            -- Position of the run in (created_at, session_id) order: the window below needs
-            -- one number to take "strictly earlier runs" as a RANGE (all cells of one run
-            -- share it, so a run never counts as its own history).
-            dense_rank() OVER (ORDER BY created_at, session_id) AS run_order
+            -- Position of the run in (created_at, session_id) order within its species: the
+            -- window below needs one number to take "strictly earlier runs" as a RANGE (all
+            -- cells of one run share it, so a run never counts as its own history). Ranked
+            -- per species, as the window reads it, the species are sorted apart in parallel.
+            dense_rank() OVER (PARTITION BY species_hash ORDER BY created_at, session_id)
+                AS run_order
         FROM window_cells
     ),
     with_baselines AS
@@ -98,6 +107,16 @@ WITH
             cell_name,
             created_at,
             species_hash,
+            cost,
+            duration_ms,
+            total_tokens,
+            cascade_id,
+            started_at,
+            tokens_in,
+            tokens_out,
+            message_count,
+            error_count,
+            run_total_cost,
             if(species_hash IS NULL, 0, count() OVER earlier_in_species) AS species_run_count,
             if(species_run_count = 0, 0, avg(cost) OVER earlier_in_species) AS species_avg_cost,
             if(species_run_count = 0, 0, stddevPopStable(cost) OVER earlier_in_species)
@@ -118,12 +137,7 @@ WITH
     (
         -- A stddev within floating-point noise of zero is 0, as in baselines.sql.
         SELECT
-            session_id,
-            cell_name,
-            species_run_count,
-            species_avg_cost,
-            species_avg_duration,
-            species_avg_tokens,
+            * EXCEPT (raw_stddev_cost, raw_stddev_duration, raw_stddev_tokens),
             if(raw_stddev_cost <= 1e-9 * abs(species_avg_cost), 0, raw_stddev_cost)
                 AS species_stddev_cost,
             if(raw_stddev_duration <= 1e-9 * abs(species_avg_duration), 0, raw_stddev_duration)
@@ -162,9 +176,7 @@ SELECT
        (duration_ms - species_avg_duration) / species_stddev_duration) AS duration_z_score,
     if(species_stddev_tokens = 0, 0, (total_tokens - species_avg_tokens) / species_stddev_tokens)
         AS tokens_z_score
-FROM computed_cells
-INNER JOIN with_stddevs USING (session_id, cell_name)
-WHERE created_at >= {start:DateTime}
+FROM with_stddevs
 -- Without enable_materialized_cte ClickHouse ignores MATERIALIZED and runs such a CTE again
 -- at every reference.
 SETTINGS enable_materialized_cte = 1

@@ -4,18 +4,21 @@
 -- as missing on one day and unexpected on the other, as it does when each day is checked alone.
 -- Samples are the first 10 session ids in sorted order.
 WITH
-    facts AS MATERIALIZED
+    pairs AS MATERIALIZED
     (
-        SELECT session_id, toDate(created_at) AS day, count() AS n
-        FROM ${analytics}.session_facts
-        WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}
-        GROUP BY session_id, day
-    ),
-    analysed AS MATERIALIZED
-    (
-        SELECT session_id, toDate(created_at) AS day, count() AS n
-        FROM ${analytics}.cascade_analytics
-        WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}
+        -- Each (session id, day) of the range: its session_facts and cascade_analytics rows,
+        -- counted in one GROUP BY (not a set of each table's pairs per question).
+        SELECT session_id, day, sum(is_fact) AS facts, sum(NOT is_fact) AS analysed
+        FROM
+        (
+            SELECT session_id, toDate(created_at) AS day, true AS is_fact
+            FROM ${analytics}.session_facts
+            WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}
+            UNION ALL
+            SELECT session_id, toDate(created_at) AS day, false AS is_fact
+            FROM ${analytics}.cascade_analytics
+            WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}
+        )
         GROUP BY session_id, day
     ),
     elsewhere AS
@@ -23,27 +26,25 @@ WITH
         SELECT DISTINCT session_id
         FROM ${analytics}.cascade_analytics
         WHERE (created_at < {start:DateTime} OR created_at >= {end:DateTime})
-          AND session_id IN (SELECT session_id FROM facts)
+          AND session_id IN (SELECT session_id FROM pairs WHERE facts > 0)
     )
 SELECT
-    (SELECT sum(n) FROM facts) AS finished_runs,
-    (SELECT sum(n) FROM analysed) AS analysed_rows,
-    (SELECT count() FROM facts WHERE (session_id, day) NOT IN (SELECT session_id, day FROM analysed))
-        AS missing,
-    (SELECT arraySlice(arraySort(groupArray(session_id)), 1, 10) FROM facts
-     WHERE (session_id, day) NOT IN (SELECT session_id, day FROM analysed)) AS missing_sample,
-    (SELECT count() FROM analysed WHERE (session_id, day) NOT IN (SELECT session_id, day FROM facts))
-        AS unexpected,
-    (SELECT arraySlice(arraySort(groupArray(session_id)), 1, 10) FROM analysed
-     WHERE (session_id, day) NOT IN (SELECT session_id, day FROM facts)) AS unexpected_sample,
-    (SELECT count() FROM analysed WHERE n > 1) AS duplicated,
-    (SELECT arraySlice(arraySort(groupArray(session_id)), 1, 10) FROM analysed WHERE n > 1)
-        AS duplicated_sample,
-    (SELECT count() FROM (SELECT session_id FROM facts GROUP BY session_id HAVING sum(n) > 1))
+    sum(facts) AS finished_runs,
+    sum(analysed) AS analysed_rows,
+    countIf(facts > 0 AND analysed = 0) AS missing,
+    arraySlice(arraySort(groupArrayIf(session_id, facts > 0 AND analysed = 0)), 1, 10)
+        AS missing_sample,
+    countIf(analysed > 0 AND facts = 0) AS unexpected,
+    arraySlice(arraySort(groupArrayIf(session_id, analysed > 0 AND facts = 0)), 1, 10)
+        AS unexpected_sample,
+    countIf(analysed > 1) AS duplicated,
+    arraySlice(arraySort(groupArrayIf(session_id, analysed > 1)), 1, 10) AS duplicated_sample,
+    (SELECT count() FROM (SELECT session_id FROM pairs GROUP BY session_id HAVING sum(facts) > 1))
         AS duplicated_facts,
     (SELECT count() FROM elsewhere) AS on_other_days,
     (SELECT arraySlice(arraySort(groupArray(session_id)), 1, 10) FROM elsewhere)
         AS on_other_days_sample
+FROM pairs
 -- Without enable_materialized_cte ClickHouse ignores MATERIALIZED and runs such a CTE again
 -- at every reference.
 SETTINGS enable_materialized_cte = 1
