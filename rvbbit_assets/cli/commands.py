@@ -53,6 +53,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _materialize(args: argparse.Namespace) -> int:
+    if args.owns_process:
+        from rvbbit_assets.analysis.worker_pool import start_forkserver
+
+        start_forkserver(__name__)  # its imports beside this process's
     from rvbbit_assets.cli.materialize import materialize_days
     from rvbbit_assets.cli.progress_line import ProgressLine
 
