@@ -11,11 +11,19 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetObservation, DagsterEventType, DagsterInstance, asset
+from dagster import (
+    AssetObservation,
+    BackfillPolicy,
+    DagsterEventType,
+    DagsterInstance,
+    DailyPartitionsDefinition,
+    asset,
+)
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from rvbbit_assets.cli.run_logging import RunLogging, execute_assets
+from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG
 from rvbbit_assets.store import ClickHouseStore
 
 WAL_SEEN: dict[str, bool] = {}
@@ -86,3 +94,40 @@ def test_a_cli_run_opens_its_event_log_databases_a_few_times_not_per_event(tmp_p
         for shard in ("index", result.run_id):
             # Dagster's own connections create the database; then one serves every event.
             assert opened[os.path.realpath(storage.path_for_shard(shard))] <= 6, dict(opened)
+
+
+DAYS = 30
+
+
+@asset(partitions_def=DailyPartitionsDefinition(start_date="2026-01-01"),
+       backfill_policy=BackfillPolicy.single_run())
+def thirty_days_at_once(context) -> None:  # noqa: ANN001 (Dagster rejects a string annotation)
+    assert len(context.partition_keys) == DAYS
+
+
+def test_a_cli_run_writes_its_partitions_events_in_a_transaction_per_batch(tmp_path: Path):
+    """The planned materializations of a range's partitions, and their materializations,
+    are two batches: each is written to the index in one transaction, and every event is
+    there as before."""
+    commits: Counter[str] = Counter()  # database file -> transactions committed in the run
+
+    def count(connection: Connection) -> None:
+        commits[os.path.basename(connection.engine.url.database or "")] += 1
+
+    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+        event.listen(Engine, "commit", count)
+        try:
+            result = execute_assets(
+                [thirty_days_at_once], ClickHouseStore(), instance, RunLogging.console("WARNING"),
+                tags={RANGE_START_TAG: "2026-01-01", RANGE_END_TAG: "2026-01-30"})
+        finally:
+            event.remove(Engine, "commit", count)
+        assert result.success
+        assert commits["index.db"] < DAYS, dict(commits)  # one per event: twice DAYS
+        for event_type in (DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+                           DagsterEventType.ASSET_MATERIALIZATION):
+            records = instance.get_records_for_run(result.run_id, of_type=event_type).records
+            assert sorted(r.event_log_entry.dagster_event.partition for r in records) == [
+                f"2026-01-{day:02d}" for day in range(1, DAYS + 1)]
+        status = instance.get_materialized_partitions(thirty_days_at_once.key)
+        assert len(status) == DAYS

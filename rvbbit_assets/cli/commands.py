@@ -8,12 +8,14 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 
+# Light imports only: each command imports what it uses (`materialize` starts its workers'
+# imports, and stops collecting the heap, before its own).
 from rvbbit_assets.config import ConfigError
 from rvbbit_assets.demo.worlds import DEFAULT_WORLD, WORLDS
-from rvbbit_assets.store import ClickHouseStore, StoreError
 
 
 def _init(args: argparse.Namespace) -> int:
+    from rvbbit_assets.store import ClickHouseStore
     from rvbbit_assets.store.migrations import apply_migrations
 
     store = ClickHouseStore()
@@ -30,6 +32,7 @@ def _init(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from rvbbit_assets.cli.progress_line import ProgressLine
     from rvbbit_assets.demo import generate_demo
+    from rvbbit_assets.store import ClickHouseStore
     from rvbbit_assets.store.migrations import apply_migrations
 
     store = ClickHouseStore()
@@ -53,13 +56,20 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _materialize(args: argparse.Namespace) -> int:
+    if args.owns_process:
+        from rvbbit_assets.analysis.worker_pool import start_forkserver
+
+        start_forkserver(__name__)  # its imports beside this process's
+        # What the imports build (modules, the assets' definitions) lives as long as the
+        # process: no collections while they run (their full passes over the growing heap
+        # took 0.5-0.8 s), and frozen after, so later full passes leave it out.
+        gc.disable()
     from rvbbit_assets.cli.materialize import materialize_days
     from rvbbit_assets.cli.progress_line import ProgressLine
 
     if args.owns_process:
-        # What the imports built (modules, the assets' definitions) lives as long as the
-        # process: frozen, the collector's full passes over the heap leave it out.
         gc.freeze()
+        gc.enable()
     outcome = materialize_days(args.start, args.end, progress=ProgressLine(),
                                verbose=args.verbose)
     print(outcome.summary())
@@ -68,6 +78,7 @@ def _materialize(args: argparse.Namespace) -> int:
 
 def _session(args: argparse.Namespace) -> int:
     from rvbbit_assets.serving.views import BadRequest, checked_id, session_analytics, to_json
+    from rvbbit_assets.store import ClickHouseStore
 
     try:
         session_id = checked_id(args.session_id, "session id")
@@ -93,6 +104,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from rvbbit_assets.serving.reads.cost_estimate import estimate_cost
     from rvbbit_assets.serving.views import BadRequest, checked_text
+    from rvbbit_assets.store import ClickHouseStore
 
     try:  # undecodable argument bytes arrive as lone surrogates
         checked_text(args.cascade_id, "cascade id")
@@ -165,12 +177,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _told_to_the_user(exc: Exception) -> bool:
+    """A busy store or a setting out of range: a message, not a traceback. (Only the store's
+    code raises StoreError, so the command has imported it by then.)"""
+    from rvbbit_assets.store import StoreError
+
+    return isinstance(exc, (StoreError, ConfigError))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     args.owns_process = argv is None  # run as the program, not called in another's process
     try:
         return args.handler(args)
-    except (StoreError, ConfigError) as exc:  # a busy store, or a setting out of range
+    except Exception as exc:
+        if not _told_to_the_user(exc):
+            raise
         print(f"rvbbit-analytics: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
