@@ -1,5 +1,7 @@
 """Cost-model training windows and training over two processes, on made-up features."""
 
+import copy
+import pickle
 from concurrent.futures import Future
 from datetime import datetime, timedelta
 
@@ -11,6 +13,8 @@ from rvbbit_assets.analysis import cost_model, cost_training
 from rvbbit_assets.analysis.cost_model import (
     MAX_TRAINING_RUNS,
     TRAINING_WEEKS,
+    model_features,
+    stored_pickle,
     train_version,
     training_fingerprint,
     training_window,
@@ -156,3 +160,20 @@ def test_this_process_takes_back_what_the_worker_has_not_started(monkeypatch):
     biggest = [version for _, version, _ in sorted(jobs, key=lambda job: -len(job[0]))]
     assert taken[0]  # the worker starts with the smallest: the biggest is not started yet
     assert trained_here == biggest[: sum(taken)]
+
+
+def test_a_model_stores_the_same_bytes_whichever_objects_hold_its_names():
+    # The same fitted model, its feature names equal strings but other objects (as where a
+    # worker fitted it from a frame that crossed processes, or the store's client made them).
+    history = _history(3_000, VERSION - timedelta(weeks=3), VERSION)
+    frame, version, fingerprint = _jobs(history, 1)[0]
+    fitted = train_version(frame, version, fingerprint).pipeline
+    renamed = copy.deepcopy(fitted)
+    encode = renamed.named_steps["encode"]
+    encode.feature_names_in_ = np.array(["".join(list(name)) for name in encode.feature_names_in_],
+                                        dtype=object)
+    assert pickle.dumps(renamed) != pickle.dumps(fitted)  # what was stored before
+    assert stored_pickle(renamed) == stored_pickle(fitted)
+    runs = model_features(frame.head(50))
+    loaded = pickle.loads(stored_pickle(fitted))  # noqa: S301 (made above)
+    np.testing.assert_array_equal(loaded.predict(runs), fitted.predict(runs))

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import pickle
 from collections.abc import Iterator
@@ -189,8 +190,7 @@ class CostModelVersion:
     interval_low_log_residual: float
     interval_high_log_residual: float
     pipeline: Pipeline
-    # The stored form of `pipeline`, pickled where it was fitted: a pickle of a pipeline that
-    # crossed processes (a worker's model) shares other objects and so differs in its bytes.
+    # The stored form of `pipeline` (stored_pickle), made where it was fitted.
     model_pickle: str
 
     def predict(self, raw: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -358,5 +358,18 @@ def _train(
         interval_low_log_residual=float(low),
         interval_high_log_residual=float(high),
         pipeline=final,
-        model_pickle=base64.b64encode(pickle.dumps(final)).decode(),
+        model_pickle=base64.b64encode(stored_pickle(final)).decode(),
     )
+
+
+def stored_pickle(model: object) -> bytes:
+    """`model`'s pickle made from its values alone. A plain pickle writes an object shared by
+    two attributes once and refers back to it, so its bytes follow which equal strings happen
+    to be one object. That depends on the process's history (a frame that crossed into a
+    worker holds other string objects than the column names here), and equal models stored
+    other bytes. Without a memo every object is written out by value."""
+    by_value = io.BytesIO()
+    pickler = pickle.Pickler(by_value)
+    pickler.fast = True  # no memo: a cyclic object would raise; a fitted pipeline is a tree
+    pickler.dump(model)
+    return by_value.getvalue()
