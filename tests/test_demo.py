@@ -363,6 +363,17 @@ def test_a_tiny_load_works_too(store: ClickHouseStore, tmp_path: Path) -> None:
     assert summary.runs == runs >= 1
 
 
+def test_a_load_ending_minutes_into_today_reports_every_day_written(
+    store: ClickHouseStore, tmp_path: Path
+) -> None:
+    reported = []
+    with store.session("test demo") as session:
+        generate_demo(session, 2, 5, SEED, ground_truth_path=tmp_path / "truth.json",
+                      now=PINNED_NOW.replace(hour=0, minute=1),
+                      progress=lambda done, days: reported.append((done, days)))
+    assert reported[-1] == (2, 2)
+
+
 def test_ground_truth_defaults_beside_the_embedded_store() -> None:
     store_dir = Path(os.environ["RVBBIT_CLICKHOUSE_URL"].removeprefix("chdb://"))
     assert default_ground_truth_path() == store_dir.parent / "demo_ground_truth.json"

@@ -105,7 +105,9 @@ def generate_demo(
         _insert(session, chunk)
         truth.add(chunk)
         if progress is not None:
-            progress(pieces[-1].day + 1, plan.days)
+            # The last chunk ends the load, though a day just begun can have no runs yet.
+            last = number == len(plan.chunks) - 1
+            progress(plan.days if last else pieces[-1].day + 1, plan.days)
     _fill_late_costs(session, plan, truth.fill_before_us)
     path = ground_truth_path or default_ground_truth_path()
     truth.write(path)
