@@ -26,10 +26,12 @@ run: $(STAMP)
 	$(BIN)/rvbbit-analytics demo --if-empty
 	$(BIN)/python -m rvbbit_assets.cli.local_stack $(if $(VERBOSE),--verbose)
 
-# Two test workers, one per core (a third only adds contention: 800 s against 726 s).
+# Two test workers, one per core (a third only adds contention: 800 s against 726 s). Each
+# module is one unit of work, started in conftest.py's order (slow modules first), not
+# xdist's (modules with the most tests first, which left the slow ones for the end).
 test: $(STAMP) browser
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadgroup --no-loadscope-reorder
 
 # Headless Chromium for the page tests, from Debian (the emoji font draws the badges).
 browser:

@@ -11,6 +11,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,7 +71,8 @@ def shared_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedDemo
     _shared_demo.close()
 
 
-@pytest.hookimpl(trylast=True)
+# tryfirst: xdist's own hook (loadgroup) reads the groups' marks, so they must be on first.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Modules with slow tests first: each is one worker's for a minute or more, so started
     # last they would leave the other worker idle at the end (sorted() is stable).
@@ -83,6 +85,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         group = SHARED_DEMO if item.path in demo_modules else item.path.name
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    # xdist marks a test's group in its id; without the marks a module's tests ran in both
+    # workers, each building the module's fixtures (see pytest's pin in pyproject.toml).
+    if node.config.getoption("dist") == "loadgroup" and any("@" not in i for i in ids):
+        pytest.exit("xdist's loadgroup left tests without their group", returncode=4)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
