@@ -88,6 +88,26 @@ def test_materialize_is_quiet_and_its_summary_matches_the_store(store, monkeypat
     assert "in a temporary instance" in lines[17]
 
 
+def test_materialize_brings_a_store_analysed_by_older_code_up_to_date_first(
+    store, monkeypatch, capfd
+):
+    with store.session("test data") as session:
+        write_runs(session, [Run("r1", "c", at(0, 10), [llm(0.1)])])
+        # As the store was before the last migration: its tables and its record gone.
+        for table in ("priced_day_models", "priced_day_cells"):
+            session.command(f"DROP TABLE ${{analytics}}.{table} SYNC")
+        session.command("DELETE FROM ${analytics}.schema_migrations"
+                        " WHERE version = '0014_priced_day_states'")
+    _cli_env(monkeypatch, store)
+    assert cli.main(["materialize", "--start", day(0).isoformat(),
+                     "--end", day(0).isoformat()]) == 0
+    out, _ = capfd.readouterr()
+    assert ("Brought the analytics schema up to date first: applied "
+            "analytics/0014_priced_day_states.") in out.splitlines()
+    with store.session("test read") as session:
+        assert session.scalar("SELECT count() FROM ${analytics}.cascade_analytics") == 1
+
+
 @asset
 def chatty(context) -> None:  # noqa: ANN001 (Dagster rejects a string annotation)
     context.log.debug("a debug line from the step")

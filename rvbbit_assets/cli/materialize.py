@@ -21,6 +21,7 @@ from rvbbit_assets.config import Settings
 from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG, DayRange, utc_now
 from rvbbit_assets.orchestration.run_exclusion import ensure_store_pool, wait_for_store_runs
 from rvbbit_assets.store import ClickHouseStore
+from rvbbit_assets.store.migrations import apply_migrations
 from rvbbit_assets.store.source_span import source_day_span
 
 
@@ -55,6 +56,9 @@ def materialize_days(
     # end lets them (and the look for days) share one open engine (opening chDB costs more
     # as the store grows).
     with store.session("rvbbit-analytics materialize") as session:
+        # A checkout newer than the store's schema: our own tables are brought up to date as
+        # `init` would, rather than a stage failing on a table it does not find.
+        migrated = tuple(apply_migrations(session))
         found = source_day_span(store)
         first = max(start or (found.days.first if found.days else settings.partitions_start),
                     settings.partitions_start)
@@ -62,7 +66,8 @@ def materialize_days(
         context = dict(partitions_start=settings.partitions_start,
                        first_run_day=found.first_run_day,
                        runs_before_partitions_start=found.runs_before_partitions_start,
-                       kept_in_instance=not instance.is_ephemeral)
+                       kept_in_instance=not instance.is_ephemeral,
+                       migrations_applied=migrated)
         if found.days is None and start is None:
             return MaterializeOutcome(days=None, success=True, run_ids=(), **context)
         results: list[ExecuteInProcessResult] = []

@@ -55,6 +55,7 @@ class MaterializeOutcome:
     seconds: float = 0.0
     unanalysed_earlier_days: int = 0  # earlier days with runs never analysed: started there
     asked_from: date | None = None
+    migrations_applied: tuple[str, ...] = ()  # the store's schema was behind this code
 
     @property
     def run_id(self) -> str | None:
@@ -65,8 +66,11 @@ class MaterializeOutcome:
         return self.figures.analysed_runs
 
     def summary(self) -> str:
+        migrated = ([f"Brought the analytics schema up to date first: applied "
+                     f"{', '.join(self.migrations_applied)}."]
+                    if self.migrations_applied else [])
         if self.days is None:
-            return "No runs to analyse in the source tables."
+            return "\n".join([*migrated, "No runs to analyse in the source tables."])
         f = self.figures
         took = elapsed_text(self.seconds)
         if self.success:
@@ -102,4 +106,4 @@ class MaterializeOutcome:
                 f"{(self.first_run_day - self.partitions_start).days} days before the first "
                 f"run: export RVBBIT_PARTITIONS_START={self.first_run_day} to start them "
                 "with the data (make run does).")
-        return "\n".join(lines)
+        return "\n".join([*migrated, *lines])
