@@ -55,6 +55,12 @@ def store() -> Iterator[ClickHouseStore]:
     yield from _fresh_store()
 
 
+@pytest.fixture
+def twin_store() -> Iterator[ClickHouseStore]:
+    """A second pair of databases in the same chDB store (one store path per process)."""
+    yield from _fresh_store()
+
+
 @pytest.fixture(scope="module")
 def module_store() -> Iterator[ClickHouseStore]:
     """Like `store`, shared by the tests of one module (for data analysed once)."""
@@ -87,6 +93,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(pytest.mark.xdist_group(group))
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: absent with -p no:xdist
 def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     # xdist marks a test's group in its id; without the marks a module's tests ran in both
     # workers, each building the module's fixtures (see pytest's pin in pyproject.toml).

@@ -127,6 +127,25 @@ def test_an_upgraded_store_fills_the_pareto_states_on_its_first_run(store) -> No
     pd.testing.assert_frame_equal(rows, frontier(store))  # a rerun: the same, nothing doubled
 
 
+def test_the_same_logs_in_another_order_give_the_same_facts_and_frontier_bit_for_bit(
+    store, twin_store
+) -> None:
+    """Floating-point sums depend on the order of their terms (0.01 + 0.2 + 0.1 + 0.3 is
+    0.6100000000000001, 0.01 + 0.3 + 0.2 + 0.1 is 0.61): turns of one take that reach the
+    logs in another order, each in an insert of its own (read part by part), must not change
+    an average's last bits."""
+    for target, turns in ((store, [0.2, 0.1, 0.3]), (twin_store, [0.3, 0.2, 0.1])):
+        with target.session("test data") as session:
+            write_runs(session, TAKE_RUNS)
+            for cost in turns:
+                late_cheap_turn(session, cost)
+        facts(target, 0, 1)
+    facts_sql = "SELECT * FROM ${analytics}.session_facts ORDER BY session_id"
+    pd.testing.assert_frame_equal(read(store, facts_sql), read(twin_store, facts_sql),
+                                  check_exact=True)
+    pd.testing.assert_frame_equal(frontier(store), frontier(twin_store), check_exact=True)
+
+
 def call_run(session_id: str, day_offset: int, hour: int, cost: float) -> Run:
     return Run(session_id, "pc", at(day_offset, hour),
                [llm(cost, model="m", cell_name="c", tokens_in=100 + hour, tokens_out=20)])

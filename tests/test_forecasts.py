@@ -313,14 +313,6 @@ def test_origin_is_the_data_not_the_clock(store: ClickHouseStore) -> None:
     assert max(row["predicted_cost"] for row in rows) < 1.0  # the zero days since count
 
 
-@pytest.fixture
-def twin_store() -> Iterator[ClickHouseStore]:
-    """A second pair of databases in the same chDB store (one store path per process)."""
-    from conftest import _fresh_store
-
-    yield from _fresh_store()
-
-
 def test_same_data_gives_the_same_forecast(
     store: ClickHouseStore, twin_store: ClickHouseStore
 ) -> None:

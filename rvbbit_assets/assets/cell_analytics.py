@@ -14,7 +14,7 @@ from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.assets.sources import unified_logs
 from rvbbit_assets.orchestration.day_range import DayRange
 from rvbbit_assets.store import ClickHouseStore, StoreSession
-from rvbbit_assets.store.sql_files import load_sql
+from rvbbit_assets.store.sql_files import load_sql, render_sql_template
 from rvbbit_assets.store.table_writes import replace_days
 
 # |z| above this makes a cell stand out in the summary (the design's outlier threshold).
@@ -51,7 +51,7 @@ def top_cells_markdown(top: pd.DataFrame) -> str:
 def build_cell_analytics(session: StoreSession, days: DayRange) -> StageSummary:
     log_days = [day for (day,) in session.rows(load_sql(__file__, "cell_log_days"), days.params())]
     rows = replace_days(
-        session, "cell_analytics", load_sql(__file__, "cell_analytics"),
+        session, "cell_analytics", render_sql_template(__file__, "cell_analytics"),
         {**days.params(), "log_days": log_days}, days,
     )
     (runs, with_history, outliers), = session.rows(

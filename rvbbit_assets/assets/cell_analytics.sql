@@ -1,3 +1,4 @@
+{%- from "exact_sum.sql" import exact_sum -%}
 -- Per run and cell, for the analysed runs that started in [{start}, {end}): the cell's cost,
 -- duration and tokens against the same species' cells in strictly earlier runs, with
 -- z-scores and the cell's share of the run's cost.
@@ -29,7 +30,7 @@ WITH
             min(timestamp) AS cell_started_at,
             -- Broken values (NaN/infinite cost, negative tokens) count as unknown, as in
             -- session_facts.
-            sum(if(isFinite(cost), cost, 0)) AS cell_cost,
+            {{ exact_sum("if(isFinite(cost), cost, 0)") }} AS cell_cost,
             dateDiff('microsecond', min(timestamp), max(timestamp)) / 1000. AS cell_duration_ms,
             sum(greatest(ifNull(tokens_in, 0), 0)) AS cell_tokens_in,
             sum(greatest(ifNull(tokens_out, 0), 0)) AS cell_tokens_out,

@@ -1,3 +1,4 @@
+{%- from "exact_sum.sql" import exact_sum -%}
 {%- from "pareto_takes.sql" import decided_takes, take_sums -%}
 -- The design's Pareto frontier of models, set-based over every species and cell at once.
 --
@@ -32,10 +33,10 @@ WITH
             sum(part.take_count) AS take_count,
             sum(part.run_count) AS run_count,  -- a run's takes are in one part
             sum(part.cost_takes) AS cost_takes,
-            sum(part.cost_sum) / cost_takes AS avg_cost,
+            {{ exact_sum("part.cost_sum") }} / cost_takes AS avg_cost,
             sum(part.won_takes) / take_count AS win_rate,
             sum(part.scored_takes) AS scored_takes,
-            if(scored_takes = 0, NULL, sum(part.score_sum) / scored_takes)
+            if(scored_takes = 0, NULL, {{ exact_sum("part.score_sum") }} / scored_takes)
                 AS avg_evaluator_score
         FROM
         (

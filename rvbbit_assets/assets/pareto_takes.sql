@@ -1,3 +1,4 @@
+{%- from "exact_sum.sql" import exact_sum -%}
 {#- The decided takes of pareto_frontier.sql, as macros: the frontier reads those of the runs
     session_facts does not hold, and pareto_day_states.sql those of given days' runs. -#}
 {%- macro decided_takes(sessions) -%}
@@ -22,9 +23,12 @@
             -- sum() skips a cost that has not arrived yet (RVBBIT fills some late); a take
             -- with no cost at all is NULL, and the average cost leaves it out. A
             -- NaN/infinite cost is a broken value and counts as not arrived.
-            sum(if(isFinite(cost), cost, NULL)) AS take_cost,
+            if(countIf(isFinite(cost)) = 0, NULL,
+               {{ exact_sum("if(isFinite(cost), cost, NULL)") }}) AS take_cost,
             max(ifNull(is_winner, false)) AS take_won,
-            avgOrNull(evaluator_score) AS lineage_score
+            if(count(evaluator_score) = 0, NULL,
+               {{ exact_sum("toFloat64(evaluator_score)") }} / count(evaluator_score))
+                AS lineage_score
         FROM
         (
             SELECT
@@ -87,8 +91,8 @@
             count() AS take_count,
             uniqExact(session_id) AS run_count,
             count(take_cost) AS cost_takes,
-            sum(ifNull(take_cost, 0)) AS cost_sum,
+            {{ exact_sum("ifNull(take_cost, 0)") }} AS cost_sum,
             countIf(take_won) AS won_takes,
             count(lineage_score) AS scored_takes,
-            sum(ifNull(lineage_score, 0)) AS score_sum
+            {{ exact_sum("ifNull(lineage_score, 0)") }} AS score_sum
 {%- endmacro -%}

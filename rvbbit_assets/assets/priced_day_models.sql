@@ -1,4 +1,5 @@
-{%- from "priced_macros.sql" import exact_sum, run_calls -%}
+{%- from "exact_sum.sql" import exact_sum -%}
+{%- from "priced_macros.sql" import run_calls -%}
 -- What each (cascade, cell, model) answered on each of the days {days}: in how many runs, at
 -- what cost (priced_runs.sql sums them over each day's look-back).
 SELECT

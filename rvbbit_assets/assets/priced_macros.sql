@@ -1,10 +1,5 @@
 {#- Fragments of priced_runs.sql shared with the day states it reads (priced_day_models.sql,
     priced_day_cells.sql). -#}
-{%- macro exact_sum(value) -%}
-    {#- A sum that does not depend on the order rows arrive in (threads, joins): floating
-        point addition is not associative, and the same data must give the same analytics. -#}
-    arraySum(arraySort(groupArray({{ value }})))
-{%- endmacro -%}
 {%- macro run_calls(runs) -%}
     {#- The LLM calls (session_facts.llm_usage) of the runs passing `runs`, a condition on
         session_facts' columns: one row per (run, cell, model). -#}

@@ -1,4 +1,5 @@
-{%- from "priced_macros.sql" import exact_sum, run_calls -%}
+{%- from "exact_sum.sql" import exact_sum -%}
+{%- from "priced_macros.sql" import run_calls -%}
 {#- A Jinja template (the price fit is a macro), run with bound parameters. -#}
 {%- macro token_prices(m) -%}
     {#- (input, output) price per token from the sums of squares and products of `m`: the

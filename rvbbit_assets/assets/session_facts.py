@@ -10,7 +10,7 @@ from rvbbit_assets.config import Settings
 from rvbbit_assets.orchestration.day_range import DayRange, utc_now
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 from rvbbit_assets.store.source_schema import check_source_schema
-from rvbbit_assets.store.sql_files import load_sql
+from rvbbit_assets.store.sql_files import load_sql, render_sql_template
 from rvbbit_assets.store.table_writes import replace_days
 
 # A run's facts come from its own rows only, so whole days at a time give the same rows.
@@ -38,7 +38,7 @@ def build_session_facts(session: StoreSession, days: DayRange) -> StageSummary:
     check_source_schema(session)
     params = {**days.params(), "abandoned_before": utc_now() - abandoned_after(session.settings)}
     rows = replace_days(
-        session, "session_facts", load_sql(__file__, "session_facts"), params, days,
+        session, "session_facts", render_sql_template(__file__, "session_facts"), params, days,
         chunks=days.chunks(source_runs_per_day(session, days), RUNS_PER_QUERY),
     )
     (sessions, without_logs, still_going, orphans), = session.rows(

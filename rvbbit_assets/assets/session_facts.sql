@@ -1,3 +1,4 @@
+{%- from "exact_sum.sql" import exact_sum -%}
 -- Facts of every finished run that started in [{start}, {end}), from the run's own log rows.
 -- A run is finished when it logged cascade_completed / cascade_error, or abandoned when its
 -- last row is older than {abandoned_before} without one. Columns follow session_facts (their
@@ -46,7 +47,7 @@ WITH
     (
         SELECT
             session_id,
-            sum(ifNull(cost, 0)) AS total_cost,
+            {{ exact_sum("ifNull(cost, 0)") }} AS total_cost,
             countIf(cost IS NULL AND role = 'assistant') AS null_cost_rows,
             dateDiff('microsecond', min(timestamp), max(timestamp)) / 1000. AS total_duration_ms,
             sum(ifNull(tokens_in, 0)) AS total_tokens_in,
@@ -89,7 +90,7 @@ WITH
                 toUInt32(count()) AS calls,
                 sum(toUInt64(ifNull(tokens_in, 0))) AS tokens_in,
                 sum(toUInt64(ifNull(tokens_out, 0))) AS tokens_out,
-                sum(ifNull(cost, 0)) AS cost
+                {{ exact_sum("ifNull(cost, 0)") }} AS cost
             FROM range_logs
             WHERE role = 'assistant' AND ifNull(model, '') != ''
             GROUP BY session_id, cell_name, model
@@ -118,7 +119,7 @@ WITH
             session_id,
             assumeNotNull(cell_name) AS take_cell,
             take_index,
-            sum(ifNull(cost, 0)) AS take_cost,
+            {{ exact_sum("ifNull(cost, 0)") }} AS take_cost,
             max(ifNull(is_winner, false)) AS won,
             maxIf(timestamp, ifNull(is_winner, false)) AS won_at,
             max(timestamp) AS last_take_row_at,
@@ -163,7 +164,8 @@ WITH
             countIf(w.winner_index IS NOT NULL) > 0 AS any_winner,
             sumIf(t.take_cost, t.take_index = w.winner_index) AS winner_take_cost,
             countIf(t.take_index != w.winner_index) AS loser_takes,
-            avgIf(t.take_cost, t.take_index != w.winner_index) AS loser_take_avg
+            {{ exact_sum("if(t.take_index != w.winner_index, t.take_cost, NULL)") }}
+                / loser_takes AS loser_take_avg
         FROM take_costs AS t
         INNER JOIN cell_winners AS w
             ON w.session_id = t.session_id AND w.take_cell = t.take_cell
@@ -219,13 +221,13 @@ WITH
         SELECT
             t.root AS session_id,
             uniqExactIf(t.session_id, c.child_kind = 'sub_cascade') AS child_session_count,
-            sum(ifNull(k.descendant_cost, 0)) AS child_total_cost
+            {{ exact_sum("ifNull(k.descendant_cost, 0)") }} AS child_total_cost
         FROM sub_cascade_trees AS t
         LEFT JOIN child_sessions AS c
             ON c.parent_session_id = t.root AND c.session_id = t.session_id
         LEFT JOIN
         (
-            SELECT session_id, sum(if(isFinite(cost), cost, 0)) AS descendant_cost
+            SELECT session_id, {{ exact_sum("if(isFinite(cost), cost, 0)") }} AS descendant_cost
             FROM ${source}.unified_logs
             WHERE session_id IN (SELECT session_id FROM sub_cascade_trees)
             GROUP BY session_id

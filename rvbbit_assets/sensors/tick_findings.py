@@ -36,7 +36,7 @@ from rvbbit_assets.sensors.log_watermark import (
 from rvbbit_assets.sensors.run_outcomes import Analysed
 from rvbbit_assets.sensors.sensor_cursor import SensorCursor
 from rvbbit_assets.store import StoreSession
-from rvbbit_assets.store.sql_files import load_sql
+from rvbbit_assets.store.sql_files import load_sql, render_sql_template
 
 RECENT_CANDIDATES = (
     "SELECT session_id FROM ${analytics}.session_facts WHERE created_at >= {since:DateTime}"
@@ -98,10 +98,10 @@ def _add(days: dict[date, str], day: date, why: str) -> None:
 
 
 def about_candidates(candidates_sql: str, query: str) -> str:
-    """`query` (a named .sql file) over the runs `candidates_sql` selects and their days."""
+    """`query` (a named .sql template) over the runs `candidates_sql` selects and their days."""
     return (f"WITH candidates AS ({candidates_sql}),\n"
             f"candidate_days AS ({load_sql(__file__, 'candidate_days')})\n"
-            f"{load_sql(__file__, query)}")
+            f"{render_sql_template(__file__, query)}")
 
 
 def analysis_gaps(

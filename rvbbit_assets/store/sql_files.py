@@ -15,10 +15,14 @@ def load_sql(module_file: str, name: str) -> str:
     return (Path(module_file).parent / f"{name}.sql").read_text()
 
 
+# Macros any folder's templates import (`{% from "exact_sum.sql" import exact_sum %}`).
+SHARED_MACROS = Path(__file__).parent / "sql_macros"
+
+
 @cache
 def _sql_template_folder(folder: str) -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(folder),
+        loader=jinja2.FileSystemLoader([folder, SHARED_MACROS]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
