@@ -313,6 +313,17 @@ def test_origin_is_the_data_not_the_clock(store: ClickHouseStore) -> None:
     assert max(row["predicted_cost"] for row in rows) < 1.0  # the zero days since count
 
 
+def test_a_cost_beyond_any_decimal_is_forecast(store: ClickHouseStore) -> None:
+    """A finite but absurd logged cost (1e30 USD: a broken price) is summed, not a failure;
+    the daily totals once went through Decimal128(38, 12), which tops out near 1.7e26."""
+    _insert(store, _run_rows({"absurd": {d: 1e30 for d in _days(LAST_DAY, 7)}}))
+    _materialize(store)
+    with store.session("test read") as session:
+        rows = forecast_rows(session, "absurd")
+    assert len(rows) == HORIZON_DAYS
+    assert rows[0]["predicted_cost"] == pytest.approx(1e30)
+
+
 def test_same_data_gives_the_same_forecast(
     store: ClickHouseStore, twin_store: ClickHouseStore
 ) -> None:

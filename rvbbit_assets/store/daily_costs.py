@@ -8,13 +8,13 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 
 from rvbbit_assets.store.resource import StoreSession
-from rvbbit_assets.store.sql_files import load_sql
+from rvbbit_assets.store.sql_files import render_sql_template
 
 
 def daily_costs(session: StoreSession, first_day: date, last_day: date) -> pd.DataFrame:
     """Cost per cascade and day over [first_day, last_day] (days with runs only)."""
     return session.df(
-        load_sql(__file__, "daily_costs"),
+        render_sql_template(__file__, "daily_costs"),
         {
             "start": datetime.combine(first_day, datetime.min.time()),
             "end": datetime.combine(last_day + timedelta(days=1), datetime.min.time()),
