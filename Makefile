@@ -8,10 +8,12 @@ export DAGSTER_HOME ?= $(RVBBIT_HOME)/dagster_home
 
 .PHONY: run test lint bench install browser clean screenshots
 
+# uv resolves the same versions as pip, but downloads in parallel: a clean clone's install is
+# part of CI's `make test` budget.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
