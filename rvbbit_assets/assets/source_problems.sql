@@ -17,6 +17,14 @@ WITH
         FROM ${source}.unified_logs
         WHERE session_id IN (SELECT session_id FROM range_sessions)
         GROUP BY session_id
+    ),
+    range_log_sessions AS MATERIALIZED
+    (
+        -- The sessions that logged in the range. Only those are looked up in
+        -- cascade_sessions: a set of a day's sessions, not of every session ever.
+        SELECT DISTINCT session_id
+        FROM ${source}.unified_logs
+        WHERE timestamp >= {start:DateTime} AND timestamp < {end:DateTime}
     )
 SELECT
     (SELECT count() FROM range_sessions) AS sessions,
@@ -25,9 +33,9 @@ SELECT
     (SELECT count() FROM logged
      WHERE NOT has_completion AND last_logged_at >= {abandoned_before:DateTime64(6)})
         AS runs_still_going,
-    (SELECT uniqExact(session_id) FROM ${source}.unified_logs
-     WHERE timestamp >= {start:DateTime} AND timestamp < {end:DateTime}
-       AND session_id NOT IN (SELECT session_id FROM ${source}.cascade_sessions))
+    (SELECT count() FROM range_log_sessions
+     WHERE session_id NOT IN (SELECT session_id FROM ${source}.cascade_sessions
+                              WHERE session_id IN (SELECT session_id FROM range_log_sessions)))
         AS orphan_log_sessions
 -- Without enable_materialized_cte ClickHouse ignores MATERIALIZED and runs such a CTE again
 -- at every reference.
