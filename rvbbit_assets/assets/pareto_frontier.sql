@@ -21,8 +21,15 @@ WITH
     -- without a cascade_sessions row) or holds on a day up to {log_horizon}, whose logs the
     -- source's TTL may have begun to delete; those of the later days' runs are summed per day
     -- in pareto_day_states, kept up to date before this runs.
-    {{ decided_takes("session_id NOT IN (SELECT session_id FROM ${analytics}.session_facts"
-                     " WHERE toDate(created_at) > {log_horizon:Date})") }},
+    -- Only sessions with take rows in the logs can have a decided take (a prompt_lineage row
+    -- of no logged take has no model), so those are anti-joined with the held runs: a hash
+    -- join's probe, cheaper than a NOT IN set of every held run probed by every take row.
+    {{ decided_takes("session_id IN (SELECT l.session_id FROM (SELECT DISTINCT session_id"
+                     " FROM ${source}.unified_logs WHERE take_index IS NOT NULL"
+                     " AND ifNull(cell_name, '') != '') AS l LEFT ANTI JOIN"
+                     " (SELECT session_id FROM ${analytics}.session_facts"
+                     " WHERE toDate(created_at) > {log_horizon:Date}) AS f"
+                     " ON f.session_id = l.session_id)") }},
     model_stats AS
     (
         SELECT
