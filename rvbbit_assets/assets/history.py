@@ -22,27 +22,36 @@ from rvbbit_assets.store import ClickHouseStore, StoreSession
 from rvbbit_assets.store.sql_files import load_sql, render_sql_template
 
 
-def with_history(stage_sql: str, history_filter: str | None = None) -> str:
+def with_history(
+    stage_sql: str, history_filter: str | None = None, materialized: bool = False
+) -> str:
     """A stage query that reads from the `history` population of analysed runs, or from
-    its runs that pass `history_filter` (a condition on its columns)."""
+    its runs that pass `history_filter` (a condition on its columns). `materialized`
+    computes the population once for a query that reads it more than once (each reference
+    joins session_facts with input_clusters again otherwise)."""
     history = load_sql(__file__, "history")
     if history_filter:
         history = f"SELECT * FROM ({history}) WHERE {history_filter}"
+    if materialized:
+        return (f"WITH history AS MATERIALIZED ({history})\n{stage_sql}\n"
+                "SETTINGS enable_materialized_cte = 1")
     return f"WITH history AS ({history})\n{stage_sql}"
 
 
 def design_beside_ours(
-    module_file: str, design: str, ours: str, history_filter: str | None = None
+    module_file: str, design: str, ours: str, history_filter: str | None = None,
+    materialized: bool = False,
 ) -> str:
     """The design's columns (`design`.sql) and ours (the `ours` template) per run, over the
-    `history` population (or its runs that pass `history_filter`): one query, so both see
-    the same runs."""
+    `history` population (or its runs that pass `history_filter`; `materialized`: computed
+    once for both): one query, so both see the same runs."""
     return with_history(
         "SELECT design.*, ours.* EXCEPT (session_id)\n"
         f"FROM ({load_sql(module_file, design)}) AS design\n"
         f"LEFT JOIN ({render_sql_template(module_file, ours)}) AS ours"
         " ON ours.session_id = design.session_id",
         history_filter,
+        materialized,
     )
 
 

@@ -11,7 +11,6 @@ SELECT
     f.total_tokens_in AS total_tokens_in,
     f.total_tokens_out AS total_tokens_out,
     f.llm_calls AS llm_calls,
-    f.llm_usage AS llm_usage,
     f.species_hash_primary AS species_hash_primary,
     f.input_hash AS input_hash,
     c.input_category AS input_category,
