@@ -24,12 +24,23 @@ WITH
     -- Only sessions with take rows in the logs can have a decided take (a prompt_lineage row
     -- of no logged take has no model), so those are anti-joined with the held runs: a hash
     -- join's probe, cheaper than a NOT IN set of every held run probed by every take row.
-    {{ decided_takes("session_id IN (SELECT l.session_id FROM (SELECT DISTINCT session_id"
-                     " FROM ${source}.unified_logs WHERE take_index IS NOT NULL"
-                     " AND ifNull(cell_name, '') != '') AS l LEFT ANTI JOIN"
-                     " (SELECT session_id FROM ${analytics}.session_facts"
-                     " WHERE toDate(created_at) > {log_horizon:Date}) AS f"
-                     " ON f.session_id = l.session_id)") }},
+    unheld_take_sessions AS
+    (
+        SELECT logged.session_id
+        FROM
+        (
+            SELECT DISTINCT session_id
+            FROM ${source}.unified_logs
+            WHERE take_index IS NOT NULL AND ifNull(cell_name, '') != ''
+        ) AS logged
+        LEFT ANTI JOIN
+        (
+            SELECT session_id
+            FROM ${analytics}.session_facts
+            WHERE toDate(created_at) > {log_horizon:Date}
+        ) AS held ON held.session_id = logged.session_id
+    ),
+    {{ decided_takes("session_id IN (SELECT session_id FROM unheld_take_sessions)") }},
     model_stats AS
     (
         SELECT
