@@ -69,6 +69,27 @@ def module_store() -> Iterator[ClickHouseStore]:
 
 _shared_demo = SharedDemoLifetime(_fresh_store)
 
+# Opening chDB loads every table of the store: 0.1-0.2 s, a third of an in-process test's
+# time when each of its sessions and steps opened it again.
+ONE_OPEN = "store_open_for_the_test"
+STORE_FIXTURES = {"store", "twin_store", "module_store", SHARED_DEMO}
+
+
+@pytest.fixture(autouse=True)
+def _store_open_for_the_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """For modules marked `store_open_for_the_test`: the store stays open from the test's
+    setup to its teardown (if it uses the store), so its sessions share one engine, as the
+    CLI's steps do. Such a test never hands the store to another process or thread: they
+    would wait for it."""
+    marker = request.node.get_closest_marker(ONE_OPEN)
+    # A test of such a module that serves from a thread says `store_open_for_the_test(False)`.
+    if marker is None or marker.args == (False,) or not (
+            STORE_FIXTURES & set(request.fixturenames)):
+        yield
+        return
+    with ClickHouseStore().session(f"test {request.node.name}"):
+        yield
+
 
 @pytest.fixture(scope="session")
 def shared_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedDemo]:

@@ -22,6 +22,8 @@ from rvbbit_assets.assets.alert_delivery import (
 from rvbbit_assets.assets.alerts import alerts
 from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG, utc_now
 
+pytestmark = pytest.mark.store_open_for_the_test
+
 SECRET = "T000/B000/SECRET-TOKEN"
 BIG_WINDOW = str(24 * 365 * 30)  # hours: the pinned test runs (November 2026) are inside it
 

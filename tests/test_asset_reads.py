@@ -21,6 +21,8 @@ from rvbbit_assets.definitions import defs
 from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG
 from rvbbit_assets.store import StoreSession
 
+pytestmark = pytest.mark.store_open_for_the_test
+
 # Tables an asset keeps for itself beside its own (memo, model versions, delivery state).
 OWN_TABLES = {
     "input_clusters": {"input_complexity"},

@@ -6,6 +6,8 @@ import pytest
 from analyse import analyse, at, day, row
 from runs import Row, Run, llm, write_runs
 
+pytestmark = pytest.mark.store_open_for_the_test
+
 HUGE_INPUT = '{"text": "' + "x" * 50_000 + '"}'
 
 

@@ -23,6 +23,8 @@ from rvbbit_assets.checks.per_run_checks import (
 from rvbbit_assets.cli.run_logging import RunLogging, execute_assets
 from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG, DayRange
 
+pytestmark = pytest.mark.store_open_for_the_test
+
 # The stages the checks guard, without the models others own (a NaN would stop those first).
 STAGES = [session_facts, input_clusters, priced_runs, baselines, anomaly_scores, regression_flags,
           cascade_analytics, alerts]

@@ -18,6 +18,8 @@ from rvbbit_assets.cli.run_logging import RunLogging, execute_assets
 from rvbbit_assets.cli.run_progress import RunProgress
 from rvbbit_assets.store import ClickHouseStore
 
+pytestmark = pytest.mark.store_open_for_the_test
+
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # anything but \t and \n
 
 

@@ -18,6 +18,8 @@ from rvbbit_assets.store.cluster_ddl import ClusterDDLError, cluster_ddl, local_
 from rvbbit_assets.store.migrations import apply_migrations, migrations, schema_ddl
 from rvbbit_assets.store.table_writes import replace_days_with_frame, staging_copy
 
+pytestmark = pytest.mark.store_open_for_the_test
+
 KEEPER = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
 
 ALERT_DELIVERIES_ON_CLUSTER = (

@@ -39,6 +39,8 @@ from rvbbit_assets.serving.reads.cost_estimate import estimate_cost
 from rvbbit_assets.store import ClickHouseStore
 from rvbbit_assets.store.sql_files import load_sql, render_sql_template
 
+pytestmark = pytest.mark.store_open_for_the_test
+
 FEATURES_SQL = load_sql(cost_model_asset.__file__, "cost_features")
 INPUT = '{"rows": [1, 2]}'
 
@@ -312,6 +314,7 @@ def test_pre_run_estimate_and_cli(modelled, capsys, monkeypatch):
     assert capsys.readouterr().out.strip() in {e.sentence() for e in expected}
 
 
+@pytest.mark.store_open_for_the_test(False)  # the API answers from a thread
 def test_the_api_predicts_as_the_library(modelled):
     store, _ = modelled
     cascade_id = _cascade(store)

@@ -3,6 +3,7 @@
 from datetime import date, datetime, timedelta
 
 import pandas as pd
+import pytest
 from analyse import at, day
 from runs import Run, llm, write_runs
 
@@ -10,6 +11,8 @@ from rvbbit_assets.assets import session_facts
 from rvbbit_assets.assets.session_facts import build_session_facts
 from rvbbit_assets.orchestration.day_range import DayRange
 from rvbbit_assets.store.table_writes import replace_days, replace_days_with_frame
+
+pytestmark = pytest.mark.store_open_for_the_test
 
 
 def _alerts(days: list[date], tag: str) -> pd.DataFrame:

@@ -17,6 +17,8 @@ from rvbbit_assets.assets.session_facts import build_session_facts
 from rvbbit_assets.orchestration.day_range import DayRange
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
+pytestmark = pytest.mark.store_open_for_the_test
+
 PRICED = "SELECT * FROM ${analytics}.priced_runs ORDER BY session_id"
 
 

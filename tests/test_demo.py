@@ -17,6 +17,8 @@ from rvbbit_assets.demo import DemoSummary, default_ground_truth_path, generate_
 from rvbbit_assets.demo.catalog import INPUT_PRICE, MODEL_NAMES, OUTPUT_PRICE
 from rvbbit_assets.store import ClickHouseStore, StoreSession
 
+pytestmark = pytest.mark.store_open_for_the_test
+
 DAYS, PER_DAY, SEED = 7, 150, 11
 END = DEMO_END  # with PINNED_NOW as the generator's clock: the same rows on any day
 COMPLETIONS = ("cascade_completed", "cascade_error")

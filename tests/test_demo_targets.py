@@ -7,6 +7,8 @@ import pytest
 
 from rvbbit_assets.demo.detection_report import detection_report
 
+pytestmark = pytest.mark.store_open_for_the_test
+
 
 @pytest.fixture(scope="module")
 def demo_store(shared_demo):

@@ -2,6 +2,7 @@
 with runs has been: a run over later days alone is refused, naming them, and the CLI and the
 sensor start their runs at such a day instead."""
 
+import pytest
 from analyse import analyse, at, day, table
 from dagster import DagsterInstance, build_sensor_context, materialize
 from runs import Run, llm, write_runs
@@ -10,6 +11,8 @@ from rvbbit_assets.assets.pipeline import per_run_assets
 from rvbbit_assets.cli.materialize import materialize_days
 from rvbbit_assets.orchestration.day_range import RANGE_START_TAG, utc_now
 from rvbbit_assets.sensors.new_cascade_sessions import evaluate_tick
+
+pytestmark = pytest.mark.store_open_for_the_test
 
 
 def _write(store, runs):

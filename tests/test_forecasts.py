@@ -32,6 +32,8 @@ from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG
 from rvbbit_assets.serving.reads.forecasts import forecast_rows, weekly_projection
 from rvbbit_assets.store import ClickHouseStore
 
+pytestmark = pytest.mark.store_open_for_the_test
+
 # The hand-made histories end on a fixed, complete day (see pinned_dates.py); only the test
 # of the clock itself writes runs of today.
 LAST_DAY = DEMO_END - timedelta(days=2)

@@ -16,6 +16,8 @@ from test_api import get, server, session_path  # noqa: F401 - `server` serves `
 
 from rvbbit_assets.cli import commands as cli
 
+pytestmark = pytest.mark.store_open_for_the_test
+
 HOSTILE = [
     "x' OR '1'='1",
     "'; DROP TABLE ${analytics}.cascade_analytics; --",
@@ -81,6 +83,7 @@ def test_values_with_template_and_placeholder_text_are_bound_verbatim(analysed):
                 {"v": value}) == (1 if value in HOSTILE else 0)
 
 
+@pytest.mark.store_open_for_the_test(False)  # the API answers from a thread
 def test_api_answers_hostile_ids_with_their_own_documents(server):  # noqa: F811
     for hostile in HOSTILE:
         status, _, document = get(server, session_path(hostile))
@@ -121,6 +124,7 @@ def _no_leak(body: dict) -> None:
     assert "Traceback" not in body["message"] and "File \"" not in body["message"]
 
 
+@pytest.mark.store_open_for_the_test(False)  # the API answers from a thread
 def test_hostile_paths_and_bodies_get_json_4xx_never_500(server):  # noqa: F811
     for path in BAD_PATHS:
         status, _, body = get(server, path)

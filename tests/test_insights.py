@@ -26,6 +26,8 @@ from rvbbit_assets.demo import generate_demo
 from rvbbit_assets.serving.reads.cells import cell_breakdown
 from rvbbit_assets.store import ClickHouseStore
 
+pytestmark = pytest.mark.store_open_for_the_test
+
 TAKES = MIN_TAKES_PER_MODEL  # take sets per species: exactly the minimum sample
 
 # Pareto species: per take set, one take of each model with a fixed cost and score.

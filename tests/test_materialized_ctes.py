@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.store_open_for_the_test
+
 PACKAGE = Path(__file__).resolve().parents[1] / "rvbbit_assets"
 MATERIALIZED_CTE = re.compile(r"\bAS\s+MATERIALIZED\s*\(", re.IGNORECASE)
 ENABLED = re.compile(r"\benable_materialized_cte\s*=\s*1\b")

@@ -3,9 +3,12 @@
 import time
 from datetime import timedelta
 
+import pytest
 from runs import Run, llm, write_runs
 
 from rvbbit_assets.orchestration.day_range import utc_now
+
+pytestmark = pytest.mark.store_open_for_the_test
 
 OLD_RUNS = 8  # one insert, hence one part, each: more than enough for merges to start
 

@@ -30,6 +30,8 @@ from rvbbit_assets.assets.input_clusters import score_new_inputs
 from rvbbit_assets.assets.session_facts import build_session_facts
 from rvbbit_assets.orchestration.day_range import DayRange
 
+pytestmark = pytest.mark.store_open_for_the_test
+
 # Any code point, lone surrogates included (hypothesis leaves them out by default).
 ANY_CHAR = st.characters(exclude_categories=())
 # What a ClickHouse String can carry from Python: anything UTF-8 can encode. NUL, RTL

@@ -19,6 +19,8 @@ from rvbbit_assets.assets.detection_settings import (
 )
 from rvbbit_assets.orchestration.day_range import DayRange
 
+pytestmark = pytest.mark.store_open_for_the_test
+
 # USD per token (input, output), as a provider bills them.
 PRICES = {"cheap": (1e-7, 4e-7), "fallback": (1e-6, 4e-6), "premium": (1.5e-5, 6e-5)}
 HISTORY_DAYS = 4  # days 0-3 are history; the runs under test are on day 4

@@ -15,6 +15,8 @@ from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG
 from rvbbit_assets.sensors.new_cascade_sessions import evaluate_tick
 from rvbbit_assets.store import embedded_path
 
+pytestmark = pytest.mark.store_open_for_the_test
+
 
 @pytest.fixture(autouse=True)
 def no_settle_delay(monkeypatch):
@@ -181,6 +183,7 @@ def test_abandoned_runs_are_requested_after_the_timeout(store, instance, monkeyp
     assert requested_range(result)[0] == day(4).isoformat()
 
 
+@pytest.mark.store_open_for_the_test(False)  # another process holds the store
 def test_busy_store_skips_the_tick_with_a_reason(store, instance, monkeypatch):
     monkeypatch.setenv("RVBBIT_SENSOR_STORE_WAIT_SECONDS", "0.2")
     lock_path = embedded_path(os.environ["RVBBIT_CLICKHOUSE_URL"]) + ".lock"

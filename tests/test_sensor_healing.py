@@ -25,7 +25,8 @@ from rvbbit_assets.sensors.sensor_cursor import SensorCursor
 from rvbbit_assets.sensors.tick_findings import TickFindings, requestable
 from rvbbit_assets.store import ClickHouseStore
 
-pytestmark = pytest.mark.slow  # real runs of the whole per-run set, several per test
+# Real runs of the whole per-run set, several per test.
+pytestmark = [pytest.mark.slow, pytest.mark.store_open_for_the_test]
 
 
 @pytest.fixture(autouse=True)
@@ -79,6 +80,7 @@ def test_the_retry_backoff_doubles_up_to_sixteen_times_the_base(monkeypatch):
     assert [retry_delay_seconds(n) for n in range(1, 8)] == [3, 6, 12, 24, 48, 48, 48]
 
 
+@pytest.mark.store_open_for_the_test(False)  # it holds the lock as another client would
 def test_a_failed_run_is_requested_again_with_a_growing_backoff(store, instance, monkeypatch):
     monkeypatch.setenv("RVBBIT_SENSOR_RETRY_SECONDS", "1.5")
     monkeypatch.setenv("RVBBIT_STORE_BUSY_RETRIES", "0")  # the run fails at the busy store

@@ -7,6 +7,8 @@ import pytest
 from analyse import analyse, at, day, row
 from runs import Row, Run, llm, write_runs
 
+pytestmark = pytest.mark.store_open_for_the_test
+
 
 @pytest.fixture(scope="module")
 def facts_store(module_store):
