@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,3 +134,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     if item.nodeid == _shared_demo.last_user:
         _shared_demo.close()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # The store directory is this process's own (each xdist worker has one): it goes with it.
+    shutil.rmtree(STORE_ROOT, ignore_errors=True)
