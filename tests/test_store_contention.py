@@ -66,9 +66,13 @@ def _retried_steps(result):
             if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY}
 
 
-def _retry_logged(instance):
-    return any(instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY)
-               for run in instance.get_runs())
+def _wait_for_a_retry(instance, release: threading.Event) -> None:
+    """Until a run of the instance has a step up for retry (or `release` is set): the fault is
+    kept up until the run has met it, however slowly a loaded machine starts the run."""
+    while not (release.is_set() or any(
+            instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY)
+            for run in instance.get_runs())):
+        time.sleep(0.1)
 
 
 def test_a_step_that_finds_the_store_busy_is_retried_until_it_is_free(
@@ -79,11 +83,9 @@ def test_a_step_that_finds_the_store_busy_is_retried_until_it_is_free(
     held, release = threading.Event(), threading.Event()
 
     def hold() -> None:
-        # Held until the run has found it busy, however slowly a loaded machine starts it.
         with store_held():
             held.set()
-            while not (release.is_set() or _retry_logged(instance)):
-                time.sleep(0.1)
+            _wait_for_a_retry(instance, release)
 
     holder = threading.Thread(target=hold)
     holder.start()
@@ -98,10 +100,11 @@ def test_a_step_that_finds_the_store_busy_is_retried_until_it_is_free(
     assert row(store, "cascade_analytics", "r1")["total_cost"] == pytest.approx(0.4)
 
 
-OUTSIDER = (  # opens the store as a user's own script would: without taking the lock
-    "import sys, time, clickhouse_connect\n"
+OUTSIDER = (  # opens the store as a user's own script would, without taking the lock; closes
+    # it when a line comes on stdin
+    "import sys, clickhouse_connect\n"
     "client = clickhouse_connect.get_client(dsn=sys.argv[1])\n"
-    "client.command('SELECT 1'); print('open', flush=True); time.sleep(float(sys.argv[2]))\n"
+    "client.command('SELECT 1'); print('open', flush=True); sys.stdin.readline()\n"
 )
 
 
@@ -111,16 +114,23 @@ def test_a_client_outside_the_lock_is_waited_for_like_a_busy_store(
     monkeypatch.setenv("RVBBIT_STORE_BUSY_RETRIES", "6")
     monkeypatch.setenv("RVBBIT_STORE_BUSY_RETRY_SECONDS", "0.5")
     url = os.environ["RVBBIT_CLICKHOUSE_URL"]
-    # The outsider holds the store long enough for the run's first step to find it open even
-    # when a loaded machine starts the run slowly; the retries (31 s in all) outlast it.
     with store_held():  # only while the outsider opens it: this process has it closed
-        outsider = subprocess.Popen([sys.executable, "-c", OUTSIDER, url, "6"],
-                                    stdout=subprocess.PIPE, text=True)
+        outsider = subprocess.Popen([sys.executable, "-c", OUTSIDER, url],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert outsider.stdout.readline().strip() == "open"
+    release = threading.Event()
+
+    def let_go() -> None:
+        _wait_for_a_retry(instance, release)
+        outsider.communicate("close\n", timeout=60)
+
+    closer = threading.Thread(target=let_go)
+    closer.start()
     try:
         result = _run_day(store, instance)
     finally:
-        outsider.wait(timeout=60)
+        release.set()
+        closer.join()
     assert result.success
     assert "session_facts" in _retried_steps(result)
     assert row(store, "cascade_analytics", "r1")["total_cost"] == pytest.approx(0.4)
