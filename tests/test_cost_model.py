@@ -72,6 +72,22 @@ def _twin(demo_store, store, tables: tuple[str, ...]) -> ClickHouseStore:
                            analytics_database=store.analytics_database)
 
 
+def test_a_days_features_equal_those_computed_over_the_whole_history(modelled):
+    # A day's windows see the whole history before it, whatever {start} says (a new day's
+    # read must not start its windows at that day): its rows are the whole history's.
+    store, demo = modelled
+    start = datetime.combine(demo.last_day - timedelta(days=3), datetime.min.time())
+    end = start + timedelta(days=2)
+    with store.session("test read") as session:
+        day = session.df(FEATURES_SQL, {"start": start, "end": end})
+    everything = _features_before(store, end)
+    expected = everything[everything["created_at"] >= start].reset_index(drop=True)
+    pd.testing.assert_frame_equal(day, expected)
+    # The windows are full on this day: its cascades and some inputs ran more often before.
+    assert (day["cascade_prior_runs"] == 50).all()
+    assert (day["input_prior_runs"] == 10).any() and (day["input_prior_runs"] < 10).any()
+
+
 def test_versions_never_see_their_week_or_later(modelled):
     store, demo = modelled
     models = _models(store)
