@@ -21,8 +21,6 @@ from rvbbit_assets.analysis.cost_model import (
 )
 from rvbbit_assets.analysis.worker_pool import pool_allowed
 
-pytestmark = pytest.mark.store_open_for_the_test
-
 VERSION = datetime(2026, 3, 2)  # a Monday
 
 

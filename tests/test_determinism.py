@@ -8,8 +8,7 @@ from runs import Row, Run, llm, write_runs
 
 from rvbbit_assets.store import ClickHouseStore
 
-# Real runs of the whole per-run set, several per test.
-pytestmark = [pytest.mark.slow, pytest.mark.store_open_for_the_test]
+pytestmark = pytest.mark.slow  # real runs of the whole per-run set, several per test
 
 STAGES = ("session_facts", "input_clusters", "priced_runs", "baselines", "anomaly_scores",
           "regression_flags", "cascade_analytics")

@@ -11,7 +11,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
 from dagster import (
     AssetObservation,
     BackfillPolicy,
@@ -26,8 +25,6 @@ from sqlalchemy.engine import Connection, Engine
 from rvbbit_assets.cli.run_logging import RunLogging, execute_assets
 from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG
 from rvbbit_assets.store import ClickHouseStore
-
-pytestmark = pytest.mark.store_open_for_the_test
 
 WAL_SEEN: dict[str, bool] = {}
 SYNCHRONOUS: dict[str, int] = {}  # PRAGMA synchronous: 1 NORMAL, 2 FULL (the default)

@@ -29,8 +29,6 @@ from rvbbit_assets.analysis.input_complexity import (
 from rvbbit_assets.analysis.worker_pool import pool_allowed
 from rvbbit_assets.demo.inputs import build_pools
 
-pytestmark = pytest.mark.store_open_for_the_test
-
 
 # fmt: off
 def _compute_input_complexity(input_data_json: str) -> Dict:  # noqa: UP006

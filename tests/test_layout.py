@@ -7,10 +7,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
-pytestmark = pytest.mark.store_open_for_the_test
-
 PACKAGE = Path(__file__).resolve().parents[1] / "rvbbit_assets"
 ASSETS = "rvbbit_assets.assets"
 # The pipeline: what may name asset modules.

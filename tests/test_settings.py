@@ -12,8 +12,6 @@ from rvbbit_assets.config import VARIABLES, ConfigError, Settings
 from rvbbit_assets.definitions import defs
 from rvbbit_assets.store.resource import STORE_FIELD_VARIABLES
 
-pytestmark = pytest.mark.store_open_for_the_test
-
 SCHEMA = Path(__file__).parent.parent / "schema" / "analytics"
 # Written by every stage's partition swap and by `init`, not by one asset.
 BOOKKEEPING_TABLES = {"day_writes"}
