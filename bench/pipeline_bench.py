@@ -27,7 +27,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from workers import run_worker
@@ -146,7 +146,44 @@ def backfill_and_new_day(generated: dict) -> dict:
                    f"{phase}_stages": stage_table(instance, rss)}
     return {**phases, "analysed_runs": phases["backfill_runs"] + phases["new_day_runs"],
             "peak_rss_gb": max(phases["backfill_peak_rss_gb"], phases["new_day_peak_rss_gb"]),
-            **sensor_tick_seconds(store)}
+            **sensor_run(new_day, store), **sensor_tick_seconds(store)}
+
+
+def sensor_run(day: date, store) -> dict:
+    """The new day again, as a sensor's run worker executes it: a Dagster run of the per-run
+    set with no session held around it (the CLI holds one), so each step takes the store
+    itself; the engine opens are counted."""
+    from dagster import DagsterInstance, materialize
+    from stage_times import RssSampler, stage_table
+
+    from rvbbit_assets.assets.pipeline import per_run_assets
+    from rvbbit_assets.checks import pipeline_checks
+    from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG
+    from rvbbit_assets.store.embedded_lock import EmbeddedLock
+
+    opens = []
+    open_engine = EmbeddedLock._open
+
+    def counted(*args) -> None:
+        opens.append(args)
+        open_engine(*args)
+
+    EmbeddedLock.close_idle()
+    EmbeddedLock._open = staticmethod(counted)
+    instance = DagsterInstance.ephemeral()
+    try:
+        with RssSampler() as rss:
+            started = time.perf_counter()
+            result = materialize([*per_run_assets, *pipeline_checks], resources={"store": store},
+                                 instance=instance, raise_on_error=False,
+                                 tags={RANGE_START_TAG: day.isoformat(),
+                                       RANGE_END_TAG: day.isoformat()})
+            seconds = time.perf_counter() - started
+    finally:
+        EmbeddedLock._open = open_engine
+    assert result.success
+    return {"sensor_run_seconds": round(seconds, 1), "sensor_run_engine_opens": len(opens),
+            "sensor_run_stages": stage_table(instance, rss)}
 
 
 def sensor_tick_seconds(store) -> dict:

@@ -53,6 +53,7 @@ if __name__ == "__main__":
             raise_on_error=False,
         )
     if holds_file:
+        EmbeddedLock.close_idle()  # the last hold ends here, not at exit
         Path(holds_file[0]).write_text("\n".join(json.dumps(hold) for hold in HOLDS))
     print(result.run_id)
     sys.exit(0 if result.success else 1)

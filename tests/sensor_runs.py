@@ -21,6 +21,7 @@ from rvbbit_assets.assets.pipeline import per_run_assets, refreshed_after_runs
 from rvbbit_assets.checks import pipeline_checks
 from rvbbit_assets.sensors.new_cascade_sessions import SENSOR_NAME, new_cascade_sessions
 from rvbbit_assets.store import ClickHouseStore, embedded_path
+from rvbbit_assets.store.embedded_lock import waiting_for
 
 SENSOR_RUN_TAGS = {"dagster/sensor_name": SENSOR_NAME}
 # For DagsterInstance.local_temp: an instance without any configuration of ours otherwise.
@@ -50,10 +51,11 @@ def launch(request: RunRequest, instance: DagsterInstance, store: ClickHouseStor
 @contextmanager
 def store_held(who: str = "test holder") -> Iterator[None]:
     """The embedded store's lock, held by this process until the block ends."""
-    fd = os.open(embedded_path(os.environ["RVBBIT_CLICKHOUSE_URL"]) + ".lock",
-                 os.O_RDWR | os.O_CREAT, 0o644)
+    path = embedded_path(os.environ["RVBBIT_CLICKHOUSE_URL"])
+    fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        with waiting_for(path):  # an engine left open while idle is closed for it
+            fcntl.flock(fd, fcntl.LOCK_EX)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} ({who})".encode(), 0)
         yield

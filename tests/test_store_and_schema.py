@@ -14,7 +14,14 @@ from schema_copies import use_copied_migrations
 
 import rvbbit_assets.store.migrations as schema
 from rvbbit_assets.cli.commands import main
-from rvbbit_assets.store import ClickHouseStore, StoreBusyError, StoreError, embedded_path
+from rvbbit_assets.store import (
+    ClickHouseStore,
+    StoreBusyError,
+    StoreError,
+    embedded_lock,
+    embedded_path,
+)
+from rvbbit_assets.store.embedded_lock import EmbeddedLock
 from rvbbit_assets.store.migrations import apply_migrations, migrations
 
 FACTS = Path(__file__).resolve().parents[2] / "shared" / "spec" / "rvbbit-source-facts.md"
@@ -226,6 +233,42 @@ def test_two_processes_take_turns_on_the_embedded_store():
     out_second, err_second = second.communicate("release\n", timeout=60)
     assert first.returncode == 0 and second.returncode == 0, err_second
     assert float(out_second.split("waited ")[1]) >= 1.4  # it waited for the first one
+
+
+def test_sessions_back_to_back_share_one_open_of_the_engine(monkeypatch):
+    EmbeddedLock.close_idle()  # an earlier test of this process may have left it open
+    opens = []
+    open_engine = EmbeddedLock._open
+
+    def counted(*args: object) -> None:
+        opens.append(args)
+        open_engine(*args)
+
+    monkeypatch.setattr(EmbeddedLock, "_open", staticmethod(counted))
+    for step in range(3):
+        with ClickHouseStore().session(f"step {step}") as session:
+            assert session.scalar("SELECT 1") == 1
+    assert len(opens) == 1
+
+
+WAITER_SCRIPT = textwrap.dedent("""
+    from rvbbit_assets.store import ClickHouseStore
+    with ClickHouseStore().session("waiting process", timeout=20) as session:
+        assert session.scalar("SELECT 41 + 1") == 42
+""")
+
+
+def test_a_process_waiting_for_the_store_gets_it_from_an_idle_holder_at_once(monkeypatch):
+    monkeypatch.setattr(embedded_lock, "IDLE_SECONDS", 600.0)  # idle for the whole test
+    with ClickHouseStore().session("test, idle after"):
+        pass
+    started = time.monotonic()
+    waiter = subprocess.run([sys.executable, "-c", WAITER_SCRIPT], capture_output=True,
+                            text=True, timeout=60)
+    assert waiter.returncode == 0, waiter.stderr[-2000:]
+    assert time.monotonic() - started < 20  # it did not wait out the idle time
+    with ClickHouseStore().session("test, after the waiter") as session:
+        assert session.scalar("SELECT 1") == 1  # opened again here
 
 
 def test_waiting_past_the_timeout_names_the_store_and_both_processes():
