@@ -10,7 +10,9 @@ store per process):
 - "1M": 35 days of 30,000 runs; the backfill of every day but the last as one run, then
   the last day alone ("a new day on top of the history"), in the worker process, whose peak
   RSS is the pipeline's (the data is generated in a process of its own); then the sensor's
-  questions to that store (its first tick, a steady tick, a later reconciliation tick).
+  questions to that store (its first tick, a steady tick, a later reconciliation tick),
+  and the new day once more as a sensor's run worker executes it: no session held around
+  the run, so each step takes the store itself (its engine opens are counted).
 
 Each case also times the design's one-session-at-a-time analysis on a sample of the last
 day, extrapolated to every analysed run. Figures are printed (a table per case, each
