@@ -33,9 +33,11 @@ def analyse(
 
 
 def table(store: ClickHouseStore, name: str, exclude: tuple[str, ...] = ()) -> pd.DataFrame:
-    """A whole analytics table in a stable order, for exact comparisons."""
+    """A whole analytics table in a stable order, for exact comparisons (a table of cells in
+    session and cell order)."""
     with store.session("test read") as session:
-        frame = session.df(f"SELECT * FROM ${{analytics}}.`{name}` ORDER BY session_id")
+        order = "session_id, cell_name" if name == "cell_analytics" else "session_id"
+        frame = session.df(f"SELECT * FROM ${{analytics}}.`{name}` ORDER BY {order}")
     # An empty result comes back without columns: nothing to exclude then.
     return frame.drop(columns=list(exclude), errors="ignore").reset_index(drop=True)
 

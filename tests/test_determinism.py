@@ -11,7 +11,7 @@ from rvbbit_assets.store import ClickHouseStore
 pytestmark = pytest.mark.slow  # real runs of the whole per-run set, several per test
 
 STAGES = ("session_facts", "input_clusters", "priced_runs", "baselines", "anomaly_scores",
-          "regression_flags", "cascade_analytics")
+          "regression_flags", "cascade_analytics", "cell_analytics")
 DAYS = 3
 
 

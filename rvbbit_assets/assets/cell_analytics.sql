@@ -1,4 +1,5 @@
 {%- from "exact_sum.sql" import exact_sum -%}
+{%- from "earlier_runs_moments.sql" import both_parts, mean, moment_sums, stddev_pop -%}
 -- Per run and cell, for the analysed runs that started in [{start}, {end}): the cell's cost,
 -- duration and tokens against the same species' cells in strictly earlier runs, with
 -- z-scores and the cell's share of the run's cost.
@@ -67,72 +68,87 @@ WITH
         FROM computed_cells
         WHERE created_at >= {start:DateTime} AND species_hash IS NOT NULL
     ),
-    window_cells AS
+    earlier_cells AS
     (
-        -- What the window reads: the range's cells, with the columns written (carried
-        -- through the window rather than joined back after it, a join of every cell of the
-        -- range), and the earlier cells of the species they compare with, whose other
-        -- columns are not read.
-        SELECT
-            session_id, cell_name, created_at, species_hash, cost, duration_ms, total_tokens,
-            cascade_id, started_at, tokens_in, tokens_out, message_count, error_count,
-            run_total_cost
+        -- The earlier cells of the species the range's cells compare with: this table's
+        -- earlier days, and those of {log_days} rebuilt from the logs.
+        SELECT species_hash, cost, duration_ms, total_tokens
         FROM computed_cells
-        WHERE created_at >= {start:DateTime}
-           OR species_hash IN (SELECT species_hash FROM range_species)
+        WHERE created_at < {start:DateTime}
+          AND species_hash IN (SELECT species_hash FROM range_species)
         UNION ALL
-        SELECT
-            session_id, cell_name, created_at, species_hash, cost, duration_ms, total_tokens,
-            '', toDateTime64(0, 6), toUInt64(0), toUInt64(0), toUInt32(0), toUInt32(0), 0.
+        SELECT species_hash, cost, duration_ms, total_tokens
         FROM ${analytics}.cell_analytics
         WHERE created_at < {start:DateTime}
           AND toDate(created_at) NOT IN {log_days:Array(Date)}
           AND species_hash IN (SELECT species_hash FROM range_species)
     ),
-    ordered_cells AS
+    species_before AS
+    (
+        SELECT
+            species_hash,
+            count() AS cells,
+            {{ moment_sums("cost", "cost") }},
+            {{ moment_sums("duration_ms", "duration") }},
+            {{ moment_sums("total_tokens", "tokens") }}
+        FROM earlier_cells
+        GROUP BY species_hash
+    ),
+    range_cells AS
     (
         SELECT
             *,
             -- Position of the run in (created_at, session_id) order within its species: the
             -- window below needs one number to take "strictly earlier runs" as a RANGE (all
-            -- cells of one run share it, so a run never counts as its own history). Ranked
-            -- per species, as the window reads it, the species are sorted apart in parallel.
+            -- cells of one run share it, so a run never counts as its own history).
             dense_rank() OVER (PARTITION BY species_hash ORDER BY created_at, session_id)
                 AS run_order
-        FROM window_cells
+        FROM computed_cells
+        WHERE created_at >= {start:DateTime}
+    ),
+    range_sums AS
+    (
+        SELECT
+            *,
+            count() OVER earlier_in_species AS cells,
+            {{ moment_sums("cost", "cost", "OVER earlier_in_species") }},
+            {{ moment_sums("duration_ms", "duration", "OVER earlier_in_species") }},
+            {{ moment_sums("total_tokens", "tokens", "OVER earlier_in_species") }}
+        FROM range_cells
+        WINDOW earlier_in_species AS (PARTITION BY species_hash ORDER BY run_order
+                                      RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+    ),
+    with_sums AS
+    (
+        -- A cell without a species has no history: the join leaves its earlier part at 0.
+        SELECT
+            r.* EXCEPT (cells, cost_sum, cost_square_sum, duration_sum, duration_square_sum,
+                        tokens_sum, tokens_square_sum),
+            if(r.species_hash IS NULL, 0, r.cells + b.cells) AS species_run_count,
+            {{ both_parts("cost", "r", "b") }},
+            {{ both_parts("duration", "r", "b") }},
+            {{ both_parts("tokens", "r", "b") }}
+        FROM range_sums AS r
+        LEFT JOIN species_before AS b ON b.species_hash = r.species_hash
     ),
     with_baselines AS
     (
         SELECT
-            session_id,
-            cell_name,
-            created_at,
-            species_hash,
-            cost,
-            duration_ms,
-            total_tokens,
-            cascade_id,
-            started_at,
-            tokens_in,
-            tokens_out,
-            message_count,
-            error_count,
-            run_total_cost,
-            if(species_hash IS NULL, 0, count() OVER earlier_in_species) AS species_run_count,
-            if(species_run_count = 0, 0, avg(cost) OVER earlier_in_species) AS species_avg_cost,
-            if(species_run_count = 0, 0, stddevPopStable(cost) OVER earlier_in_species)
+            * EXCEPT (cost_sum, cost_square_sum, duration_sum, duration_square_sum,
+                      tokens_sum, tokens_square_sum),
+            if(species_run_count = 0, 0, {{ mean("cost", "species_run_count") }})
+                AS species_avg_cost,
+            if(species_run_count = 0, 0, {{ stddev_pop("cost", "species_run_count") }})
                 AS raw_stddev_cost,
-            if(species_run_count = 0, 0, avg(duration_ms) OVER earlier_in_species)
+            if(species_run_count = 0, 0, {{ mean("duration", "species_run_count") }})
                 AS species_avg_duration,
-            if(species_run_count = 0, 0, stddevPopStable(duration_ms) OVER earlier_in_species)
+            if(species_run_count = 0, 0, {{ stddev_pop("duration", "species_run_count") }})
                 AS raw_stddev_duration,
-            if(species_run_count = 0, 0, avg(total_tokens) OVER earlier_in_species)
+            if(species_run_count = 0, 0, {{ mean("tokens", "species_run_count") }})
                 AS species_avg_tokens,
-            if(species_run_count = 0, 0, stddevPopStable(total_tokens) OVER earlier_in_species)
+            if(species_run_count = 0, 0, {{ stddev_pop("tokens", "species_run_count") }})
                 AS raw_stddev_tokens
-        FROM ordered_cells
-        WINDOW earlier_in_species AS (PARTITION BY species_hash ORDER BY run_order
-                                      RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+        FROM with_sums
     ),
     with_stddevs AS
     (
@@ -146,7 +162,6 @@ WITH
             if(raw_stddev_tokens <= 1e-9 * abs(species_avg_tokens), 0, raw_stddev_tokens)
                 AS species_stddev_tokens
         FROM with_baselines
-        WHERE created_at >= {start:DateTime}
     )
 SELECT
     session_id,
