@@ -57,6 +57,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
+from rvbbit_assets.analysis.category_codes import SortedCategoryCodes
+
 CATEGORICAL_FEATURES = ["cascade_id", "input_category", "origin"]
 NUMERIC_FEATURES = [
     "input_complexity_score",
@@ -103,16 +105,22 @@ def model_features(raw: pd.DataFrame) -> pd.DataFrame:
     return frame[FEATURES]
 
 
+def _coded(encoder: OrdinalEncoder | OneHotEncoder) -> Pipeline:
+    """`encoder` over the categories' sorted codes: the same matrix as from the strings, at
+    numpy speed (category_codes.py)."""
+    return Pipeline([("codes", SortedCategoryCodes()), ("encode", encoder)])
+
+
 def _gradient_boosting() -> Pipeline:
     encode = ColumnTransformer(
         [
             (
                 "categories",
-                OrdinalEncoder(
+                _coded(OrdinalEncoder(
                     handle_unknown="use_encoded_value",
                     unknown_value=np.nan,
                     max_categories=200,
-                ),
+                )),
                 CATEGORICAL_FEATURES,
             )
         ],
@@ -135,7 +143,7 @@ def _ridge() -> Pipeline:
         [
             (
                 "categories",
-                OneHotEncoder(handle_unknown="ignore", max_categories=50),
+                _coded(OneHotEncoder(handle_unknown="ignore", max_categories=50)),
                 CATEGORICAL_FEATURES,
             ),
             ("numbers", StandardScaler(), NUMERIC_FEATURES),
