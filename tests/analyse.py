@@ -32,11 +32,15 @@ def analyse(
     assert outcome.success, outcome.summary()
 
 
+def row_key(name: str) -> list[str]:
+    """The columns that identify a row of an analytics table: a run, or a run's cell."""
+    return ["session_id", "cell_name"] if name == "cell_analytics" else ["session_id"]
+
+
 def table(store: ClickHouseStore, name: str, exclude: tuple[str, ...] = ()) -> pd.DataFrame:
-    """A whole analytics table in a stable order, for exact comparisons (a table of cells in
-    session and cell order)."""
+    """A whole analytics table in its rows' key order, for exact comparisons."""
     with store.session("test read") as session:
-        order = "session_id, cell_name" if name == "cell_analytics" else "session_id"
+        order = ", ".join(row_key(name))
         frame = session.df(f"SELECT * FROM ${{analytics}}.`{name}` ORDER BY {order}")
     # An empty result comes back without columns: nothing to exclude then.
     return frame.drop(columns=list(exclude), errors="ignore").reset_index(drop=True)

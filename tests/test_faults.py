@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from analyse import analyse, at, day
+from analyse import analyse, at, day, row_key
 from dagster import DagsterInstance, materialize
 from runs import Run, llm, write_runs
 from store_worker import DEMO_END, DEMO_FIRST
@@ -117,7 +117,7 @@ def test_a_backfill_killed_mid_way_then_rerun_equals_a_clean_run(tmp_path):
     _cli_materialize(tmp_path, KILLED)
     rerun = _dump(tmp_path, KILLED)
     for name in STAGES:
-        assert not rerun[name]["session_id"].duplicated().any(), name
+        assert not rerun[name][row_key(name)].duplicated().any(), name
         assert rerun[name].equals(clean[name]), f"{name} differs from a clean run"
     # A killed stage leaves at most its staging copy behind, never read by anything.
     leftovers = set(rerun["tables"]["name"]) - set(clean["tables"]["name"])
