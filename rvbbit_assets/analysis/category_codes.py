@@ -31,7 +31,3 @@ class SortedCategoryCodes(TransformerMixin, BaseEstimator):
              for name, categories in self.categories_.items()},
             index=frame.index,
         )
-
-    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
-        return np.array(list(self.categories_), dtype=object)
-
