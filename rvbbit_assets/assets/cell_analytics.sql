@@ -1,5 +1,6 @@
 {%- from "exact_sum.sql" import exact_sum -%}
-{%- from "earlier_runs_moments.sql" import both_parts, mean, moment_sums, stddev_pop -%}
+{%- from "earlier_runs_moments.sql" import both_parts, mean, moment_sums, stddev_pop, sum_columns -%}
+{%- set measures = ["cost", "duration", "tokens"] -%}
 -- Per run and cell, for the analysed runs that started in [{start}, {end}): the cell's cost,
 -- duration and tokens against the same species' cells in strictly earlier runs, with
 -- z-scores and the cell's share of the run's cost.
@@ -122,8 +123,7 @@ WITH
     (
         -- A cell without a species has no history: the join leaves its earlier part at 0.
         SELECT
-            r.* EXCEPT (cells, cost_sum, cost_square_sum, duration_sum, duration_square_sum,
-                        tokens_sum, tokens_square_sum),
+            r.* EXCEPT (cells, {{ sum_columns(measures) }}),
             if(r.species_hash IS NULL, 0, r.cells + b.cells) AS species_run_count,
             {{ both_parts("cost", "r", "b") }},
             {{ both_parts("duration", "r", "b") }},
@@ -134,8 +134,7 @@ WITH
     with_baselines AS
     (
         SELECT
-            * EXCEPT (cost_sum, cost_square_sum, duration_sum, duration_square_sum,
-                      tokens_sum, tokens_square_sum),
+            * EXCEPT ({{ sum_columns(measures) }}),
             if(species_run_count = 0, 0, {{ mean("cost", "species_run_count") }})
                 AS species_avg_cost,
             if(species_run_count = 0, 0, {{ stddev_pop("cost", "species_run_count") }})

@@ -17,6 +17,11 @@
     sum({{ exact(value) }} * {{ exact(value) }}) {{ over }} AS {{ name }}_square_sum
 {%- endmacro -%}
 
+{#- The columns moment_sums names for each of `names`, for an EXCEPT once they are read. -#}
+{%- macro sum_columns(names) -%}
+    {%- for name in names %}{{ name }}_sum, {{ name }}_square_sum{{ ", " if not loop.last }}{% endfor -%}
+{%- endmacro -%}
+
 {#- The sums of `name` over both parts: the range's (`range`) and the earlier runs' (`before`). -#}
 {%- macro both_parts(name, range, before) -%}
     {{ range }}.{{ name }}_sum + {{ before }}.{{ name }}_sum AS {{ name }}_sum,
