@@ -7,6 +7,7 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timedelta
 
+import jinja2
 import numpy as np
 import pandas as pd
 import pytest
@@ -37,11 +38,11 @@ from rvbbit_assets.orchestration.day_range import RANGE_END_TAG, RANGE_START_TAG
 from rvbbit_assets.serving import create_app
 from rvbbit_assets.serving.reads.cost_estimate import estimate_cost
 from rvbbit_assets.store import ClickHouseStore
-from rvbbit_assets.store.sql_files import load_sql, render_sql_template
+from rvbbit_assets.store.sql_files import SHARED_MACROS, render_sql_template
 
 pytestmark = pytest.mark.store_open_for_the_test
 
-FEATURES_SQL = load_sql(cost_model_asset.__file__, "cost_features")
+FEATURES_SQL = render_sql_template(cost_model_asset.__file__, "cost_features")
 INPUT = '{"rows": [1, 2]}'
 
 
@@ -86,6 +87,27 @@ def test_a_days_features_equal_those_computed_over_the_whole_history(modelled):
     # The windows are full on this day: its cascades and some inputs ran more often before.
     assert (day["cascade_prior_runs"] == 50).all()
     assert (day["input_prior_runs"] == 10).any() and (day["input_prior_runs"] < 10).any()
+
+
+def test_the_sample_key_is_pandas_hash_of_the_session_id(modelled):
+    """training_window samples by sample_key, which the store computes: it must be pandas'
+    hash_pandas_object, the one the training fingerprint and the in-store sample use."""
+    store, _ = modelled
+    features = _features_before(store, datetime(2100, 1, 1))
+    assert len(features) > 1000
+    np.testing.assert_array_equal(
+        features["sample_key"].to_numpy(),
+        pd.util.hash_pandas_object(features["session_id"], index=False).to_numpy())
+    # Ids the demo does not make: empty, quoted, Unicode beyond the BMP, control characters.
+    odd = pd.Series(["", "it's", 'say "hi"', "caf\u00e9", "\U0001f407 rvbbit", "tab\there\n",
+                     "x" * 10_000])
+    template = jinja2.Environment(loader=jinja2.FileSystemLoader(SHARED_MACROS)).from_string(
+        '{% from "pandas_hash.sql" import pandas_text_hash %}'
+        "SELECT {{ pandas_text_hash('id', 'id') }}"
+        " FROM (SELECT arrayJoin({ids:Array(String)}) AS id)")
+    with store.session("test read") as session:
+        in_store = [key for (key,) in session.rows(template.render(), {"ids": list(odd)})]
+    assert in_store == list(pd.util.hash_pandas_object(odd, index=False))
 
 
 def test_versions_never_see_their_week_or_later(modelled):

@@ -32,8 +32,9 @@ def _history(runs: int, first: datetime, last: datetime, seed: int = 0) -> pd.Da
     chars = rng.integers(20, 20_000, runs)
     cascade = rng.choice(["extract", "summarise", "triage"], runs)
     cost = (chars * 2e-7 + (cascade == "triage") * 3e-3) * rng.lognormal(0, 0.2, runs)
+    session_ids = pd.Series([f"s{i:07d}" for i in range(runs)])
     return pd.DataFrame({
-        "session_id": [f"s{i:07d}" for i in range(runs)],
+        "session_id": session_ids,
         "cascade_id": cascade,
         "created_at": created,
         "total_cost": cost,
@@ -46,6 +47,7 @@ def _history(runs: int, first: datetime, last: datetime, seed: int = 0) -> pd.Da
         "hour_of_day": created.hour,
         "day_of_week": created.day_of_week + 1,
         "depth": 0,
+        "sample_key": pd.util.hash_pandas_object(session_ids, index=False).to_numpy(),
         "cascade_prior_runs": 50,
         "cascade_recent_median_cost": 1e-3,
         "input_prior_runs": 0,

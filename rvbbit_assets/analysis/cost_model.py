@@ -58,6 +58,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from rvbbit_assets.analysis.category_codes import SortedCategoryCodes
+from rvbbit_assets.analysis.worker_pool import available_cpus
 
 CATEGORICAL_FEATURES = ["cascade_id", "input_category", "origin"]
 NUMERIC_FEATURES = [
@@ -203,7 +204,7 @@ class CostModelVersion:
 
     def predict(self, raw: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Predicted cost with the low and high end of the 90% interval."""
-        with single_threaded():
+        with on_every_core():
             log_cost = self.pipeline.predict(model_features(raw))
         return (
             _cost(log_cost),
@@ -296,6 +297,15 @@ def single_threaded() -> Iterator[None]:
         yield
 
 
+@contextmanager
+def on_every_core() -> Iterator[None]:
+    """OpenMP on every core, for predictions: rows are predicted independently, so the
+    results do not depend on the thread count, and a prediction is one parallel loop per
+    tree, not the many short ones of a fit that make spinning threads costly."""
+    with threadpool_limits(limits=available_cpus(), user_api="openmp"):
+        yield
+
+
 def training_window_start(version_start: datetime) -> datetime:
     """The earliest start of a run that a version may learn from."""
     return version_start - timedelta(weeks=TRAINING_WEEKS)
@@ -303,20 +313,21 @@ def training_window_start(version_start: datetime) -> datetime:
 
 def training_window(history: pd.DataFrame, version_start: datetime) -> pd.DataFrame:
     """The runs a version learns from: those of the `TRAINING_WEEKS` weeks before its week,
-    and when there are more than `MAX_TRAINING_RUNS`, the ones of smallest session-id hash
-    (a sample that depends only on the runs, so every materialization order picks it).
+    and when there are more than `MAX_TRAINING_RUNS`, the ones of smallest `sample_key` (a
+    sample that depends only on the runs, so every materialization order picks it).
 
     `history` is cost_features.sql's output ordered by (created_at, session_id); so is the
-    window, whose newest runs are the holdout.
+    window, whose newest runs are the holdout. Its `sample_key` is pandas' hash of the
+    session id (hash_pandas_object), computed in the store with the features.
     """
-    created = history["created_at"]
-    earliest = training_window_start(version_start)
-    window = history[(created >= earliest) & (created < version_start)]
-    if len(window) <= MAX_TRAINING_RUNS:
-        return window
-    keys = pd.util.hash_pandas_object(window["session_id"], index=False).to_numpy()
+    # The history is in time order: the weeks are one slice of it, found by bisection.
+    first, end = history["created_at"].searchsorted(
+        [training_window_start(version_start), version_start])
+    if end - first <= MAX_TRAINING_RUNS:
+        return history.iloc[first:end]
+    keys = history["sample_key"].to_numpy()[first:end]
     sample = np.sort(np.argpartition(keys, MAX_TRAINING_RUNS - 1)[:MAX_TRAINING_RUNS])
-    return window.iloc[sample]
+    return history.iloc[first + sample]
 
 
 def train_version(

@@ -3,7 +3,9 @@
 -- runs (the median of the cascade's last 50 and of the last 10 with the same input; medians,
 -- so one spike does not inflate the next runs' predictions). total_cost is the target. The
 -- windows see every run before {end}; only the runs from {start} on are returned (a new day
--- reads its own runs, not the whole history).
+-- reads its own runs, not the whole history). sample_key orders the runs for a training
+-- window's sample (cost_model.training_window).
+{%- from "pandas_hash.sql" import pandas_text_hash %}
 SELECT * FROM
 (
 SELECT
@@ -20,6 +22,7 @@ SELECT
     f.hour_of_day AS hour_of_day,
     f.day_of_week AS day_of_week,
     f.depth AS depth,
+    {{ pandas_text_hash('f.session_id', 'sample') }} AS sample_key,
     count() OVER cascade_before AS cascade_prior_runs,
     median(f.total_cost) OVER cascade_before AS cascade_recent_median_cost,
     count() OVER same_input_before AS input_prior_runs,

@@ -32,7 +32,7 @@ from rvbbit_assets.assets.per_run import StageSummary, per_run_asset
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.orchestration.day_range import DayRange, utc_now
 from rvbbit_assets.store import ClickHouseStore, StoreSession
-from rvbbit_assets.store.sql_files import load_sql, render_sql_template
+from rvbbit_assets.store.sql_files import render_sql_template
 from rvbbit_assets.store.table_writes import replace_days_with_frame
 
 
@@ -111,7 +111,8 @@ def read_features(
         window = training_window(features[in_sample].reset_index(drop=True), version)
         return features[features["created_at"] >= days.start], {version: window}
     start = min([days.start] + [training_window_start(version) for version in stale])
-    features = session.df(load_sql(__file__, "cost_features"), {"start": start, "end": days.end})
+    features = session.df(render_sql_template(__file__, "cost_features"),
+                          {"start": start, "end": days.end})
     windows = {version: training_window(features, version) for version in stale}
     return features[features["created_at"] >= days.start], windows
 
