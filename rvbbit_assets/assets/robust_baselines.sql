@@ -129,10 +129,12 @@ earlier_days_in_windows AS MATERIALIZED
     )
     WHERE later_runs < {baseline_runs:UInt32}
 ),
-by_key AS MATERIALIZED
+by_key AS
 (
     -- Per key with runs to score: its runs of the range and those of the look-back that can
-    -- be in its windows, in time order.
+    -- be in its windows, in time order. Read once, so not MATERIALIZED, and aggregated in
+    -- two levels: its keys stream into by_earlier_days' statistics as buckets, on every
+    -- thread (stored, they were one block, which one thread mapped: 2.0 -> 1.2 s at 40k).
     SELECT
         cascade_id,
         level_key.1 AS level,
@@ -144,6 +146,7 @@ by_key AS MATERIALIZED
        OR (cascade_id, level, key, day) IN (SELECT * FROM earlier_days_in_windows)
     GROUP BY cascade_id, level, key
     HAVING max(day) >= toDate({start:DateTime})
+    SETTINGS group_by_two_level_threshold = 1
 ),
 by_earlier_days AS MATERIALIZED
 (
