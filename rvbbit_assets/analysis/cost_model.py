@@ -47,18 +47,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.linear_model import Ridge
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from rvbbit_assets.analysis.category_codes import SortedCategoryCodes
 from rvbbit_assets.analysis.worker_pool import available_cpus
+
+# scikit-learn (with scipy.stats, 1.2-1.5 s) is imported where an estimator is made, so that
+# a process that trains nothing (the UI's code server, most commands) does not pay for it.
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
 CATEGORICAL_FEATURES = ["cascade_id", "input_category", "origin"]
 NUMERIC_FEATURES = [
@@ -109,10 +110,19 @@ def model_features(raw: pd.DataFrame) -> pd.DataFrame:
 def _coded(encoder: OrdinalEncoder | OneHotEncoder) -> Pipeline:
     """`encoder` over the categories' sorted codes: the same matrix as from the strings, at
     numpy speed (category_codes.py)."""
+    from sklearn.pipeline import Pipeline
+
+    from rvbbit_assets.analysis.category_codes import SortedCategoryCodes
+
     return Pipeline([("codes", SortedCategoryCodes()), ("encode", encoder)])
 
 
 def _gradient_boosting() -> Pipeline:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+
     encode = ColumnTransformer(
         [
             (
@@ -140,6 +150,11 @@ def _gradient_boosting() -> Pipeline:
 
 
 def _ridge() -> Pipeline:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     encode = ColumnTransformer(
         [
             (
@@ -293,6 +308,10 @@ def training_fingerprint(training: pd.DataFrame) -> str:
 def single_threaded() -> Iterator[None]:
     """OpenMP (gradient boosting) on one thread; BLAS (ridge) as it is, so ridge's results
     do not move in the last digits."""
+    # threadpoolctl limits the OpenMP runtimes loaded: load gradient boosting's first, or the
+    # first fit of a process that had not made an estimator yet would take every core.
+    import sklearn.ensemble  # noqa: F401
+
     with threadpool_limits(limits=1, user_api="openmp"):
         yield
 

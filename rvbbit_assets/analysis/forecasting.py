@@ -50,7 +50,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 TOTAL = "*"  # cascade_id of the series of all cascades together
 HORIZON_DAYS = 7
@@ -120,6 +119,8 @@ def fit_level(day_index: np.ndarray, values: np.ndarray) -> LevelFit:
     # A spread at rounding level is a constant series: linregress would find a "slope".
     if len(values) < MIN_DAYS_FOR_TREND or np.ptp(values) <= 1e-9 * np.abs(values).max():
         return flat
+    from scipy import stats  # here, not at import: 0.8 s that most processes never use
+
     line = stats.linregress(day_index, values)
     if not math.isfinite(line.slope) or line.slope == 0:
         return flat
@@ -139,6 +140,8 @@ def design_trend(costs: np.ndarray) -> tuple[str, float]:
     constant series (the design would call that 'decreasing')."""
     if len(costs) < 2 or np.ptp(costs) <= 1e-9 * np.abs(costs).max():
         return "flat", 0.0
+    from scipy import stats  # here, not at import: 0.8 s that most processes never use
+
     line = stats.linregress(np.arange(len(costs)), costs)
     if line.slope == 0:
         return "flat", 0.0
@@ -224,6 +227,8 @@ def forecast_series(
     residual_sum = float((residuals**2).sum())
     freedom = fitted_count - (2 if has_trend else 1) - factor_parameters
     spread = math.sqrt(residual_sum / freedom) if freedom > 0 else 0.0
+    from scipy import stats  # here, not at import: 0.8 s that most processes never use
+
     t_quantile = float(stats.t.ppf(0.5 + coverage / 2, freedom)) if freedom > 0 else 0.0
 
     future_factors = factors[future_weekdays]
