@@ -107,6 +107,14 @@ class LevelFit:
         return self.intercept + self.slope * day_index
 
 
+def _scipy_stats() -> Any:
+    """scipy.stats, imported on first use rather than with this module: 0.8 s that the
+    processes importing forecasting for its constants (the page, the UI) never use."""
+    from scipy import stats
+
+    return stats
+
+
 def fit_level(day_index: np.ndarray, values: np.ndarray) -> LevelFit:
     """The design's linregress line through `values`, its slope shrunk toward flat by the
     evidence for it: slope * max(0, 1 - SLOPE_SHRINKAGE / t²), t = slope / its std error.
@@ -119,9 +127,7 @@ def fit_level(day_index: np.ndarray, values: np.ndarray) -> LevelFit:
     # A spread at rounding level is a constant series: linregress would find a "slope".
     if len(values) < MIN_DAYS_FOR_TREND or np.ptp(values) <= 1e-9 * np.abs(values).max():
         return flat
-    from scipy import stats  # here, not at import: 0.8 s that most processes never use
-
-    line = stats.linregress(day_index, values)
+    line = _scipy_stats().linregress(day_index, values)
     if not math.isfinite(line.slope) or line.slope == 0:
         return flat
     t_squared = (line.slope / line.stderr) ** 2 if line.stderr > 0 else math.inf
@@ -140,9 +146,7 @@ def design_trend(costs: np.ndarray) -> tuple[str, float]:
     constant series (the design would call that 'decreasing')."""
     if len(costs) < 2 or np.ptp(costs) <= 1e-9 * np.abs(costs).max():
         return "flat", 0.0
-    from scipy import stats  # here, not at import: 0.8 s that most processes never use
-
-    line = stats.linregress(np.arange(len(costs)), costs)
+    line = _scipy_stats().linregress(np.arange(len(costs)), costs)
     if line.slope == 0:
         return "flat", 0.0
     return ("increasing" if line.slope > 0 else "decreasing"), float(line.rvalue**2)
@@ -227,9 +231,7 @@ def forecast_series(
     residual_sum = float((residuals**2).sum())
     freedom = fitted_count - (2 if has_trend else 1) - factor_parameters
     spread = math.sqrt(residual_sum / freedom) if freedom > 0 else 0.0
-    from scipy import stats  # here, not at import: 0.8 s that most processes never use
-
-    t_quantile = float(stats.t.ppf(0.5 + coverage / 2, freedom)) if freedom > 0 else 0.0
+    t_quantile = float(_scipy_stats().t.ppf(0.5 + coverage / 2, freedom)) if freedom > 0 else 0.0
 
     future_factors = factors[future_weekdays]
     future_noise = future_factors * future_scale  # each future day's noise, in `spread`s
