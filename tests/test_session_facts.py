@@ -254,3 +254,23 @@ def test_late_cost_is_flagged_then_recomputed_by_the_sensor(store, monkeypatch):
     assert row(store, "cascade_analytics", "late")["cost_complete"]
     assert (api_document()["total_cost"], api_document()["cost_complete"]) == (
         pytest.approx(0.6), True)
+
+
+def test_a_session_held_twice_is_analysed_once_from_its_earliest_row(store):
+    """A session id the source holds twice (a launcher that wrote the run again) gives one
+    row, from the earlier row; two rows of the same start are told apart by their values,
+    so the choice does not depend on which was written first."""
+    logged = [llm(0.01)]
+    with store.session("test data") as session:
+        write_runs(session, [Run("again", "c", at(0, 10), logged, caller_id="first")])
+        write_runs(session, [Run("again", "c", at(0, 11), caller_id="relaunch", completion=None)])
+        for sid, callers in (("tie-ab", ["a-caller", "b-caller"]),
+                             ("tie-ba", ["b-caller", "a-caller"])):
+            write_runs(session, [Run(sid, "c", at(0, 12), logged, caller_id=callers[0])])
+            write_runs(session, [Run(sid, "c", at(0, 12), caller_id=callers[1],
+                                     completion=None)])
+    analyse(store, day(0))
+    again = row(store, "session_facts", "again")
+    assert (again["caller_id"], again["created_at"]) == ("first", at(0, 10))
+    assert row(store, "session_facts", "tie-ab")["caller_id"] == "a-caller"
+    assert row(store, "session_facts", "tie-ba")["caller_id"] == "a-caller"
