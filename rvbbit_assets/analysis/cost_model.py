@@ -55,11 +55,11 @@ from threadpoolctl import threadpool_limits
 
 from rvbbit_assets.analysis.worker_pool import available_cpus
 
-# scikit-learn (with scipy.stats, 1.2-1.5 s) is imported where an estimator is made, so that
-# a process that trains nothing (the UI's code server, most commands) does not pay for it.
+# scikit-learn (with scipy.stats, 1.2-1.5 s) comes with cost_estimators, imported where an
+# estimator is made, so that a process that trains nothing (the UI's code server, most
+# commands) does not pay for it.
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
 CATEGORICAL_FEATURES = ["cascade_id", "input_category", "origin"]
 NUMERIC_FEATURES = [
@@ -107,65 +107,16 @@ def model_features(raw: pd.DataFrame) -> pd.DataFrame:
     return frame[FEATURES]
 
 
-def _coded(encoder: OrdinalEncoder | OneHotEncoder) -> Pipeline:
-    """`encoder` over the categories' sorted codes: the same matrix as from the strings, at
-    numpy speed (category_codes.py)."""
-    from sklearn.pipeline import Pipeline
-
-    from rvbbit_assets.analysis.category_codes import SortedCategoryCodes
-
-    return Pipeline([("codes", SortedCategoryCodes()), ("encode", encoder)])
-
-
 def _gradient_boosting() -> Pipeline:
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import HistGradientBoostingRegressor
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OrdinalEncoder
+    from rvbbit_assets.analysis import cost_estimators
 
-    encode = ColumnTransformer(
-        [
-            (
-                "categories",
-                _coded(OrdinalEncoder(
-                    handle_unknown="use_encoded_value",
-                    unknown_value=np.nan,
-                    max_categories=200,
-                )),
-                CATEGORICAL_FEATURES,
-            )
-        ],
-        remainder="passthrough",
-    )
-    boost = HistGradientBoostingRegressor(
-        loss="absolute_error",
-        max_iter=75,
-        learning_rate=0.2,
-        max_leaf_nodes=15,
-        categorical_features=list(range(len(CATEGORICAL_FEATURES))),
-        early_stopping=False,
-        random_state=0,
-    )
-    return Pipeline([("encode", encode), ("boost", boost)])
+    return cost_estimators.gradient_boosting(CATEGORICAL_FEATURES)
 
 
 def _ridge() -> Pipeline:
-    from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import Ridge
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from rvbbit_assets.analysis import cost_estimators
 
-    encode = ColumnTransformer(
-        [
-            (
-                "categories",
-                _coded(OneHotEncoder(handle_unknown="ignore", max_categories=50)),
-                CATEGORICAL_FEATURES,
-            ),
-            ("numbers", StandardScaler(), NUMERIC_FEATURES),
-        ]
-    )
-    return Pipeline([("encode", encode), ("ridge", Ridge(alpha=1.0))])
+    return cost_estimators.ridge(CATEGORICAL_FEATURES, NUMERIC_FEATURES)
 
 
 CANDIDATES = {"gradient_boosting_log_cost": _gradient_boosting, "ridge_log_cost": _ridge}
@@ -310,7 +261,7 @@ def single_threaded() -> Iterator[None]:
     do not move in the last digits."""
     # threadpoolctl limits the OpenMP runtimes loaded: load gradient boosting's first, or the
     # first fit of a process that had not made an estimator yet would take every core.
-    import sklearn.ensemble  # noqa: F401
+    from rvbbit_assets.analysis import cost_estimators  # noqa: F401
 
     with threadpool_limits(limits=1, user_api="openmp"):
         yield

@@ -14,18 +14,13 @@ from multiprocessing import current_process, forkserver, get_context
 
 POOL_FAILURES = (BrokenProcessPool, OSError)
 
-# What the workers run, with the estimators a fit imports (cost_model.py imports them where
-# it makes one). Each worker also imports what the program's main module does (it runs that
-# module again, under another name, before its first job).
+# What the workers run (cost_estimators brings scikit-learn, which cost_model imports only
+# where it makes an estimator). Each worker also imports what the program's main module does
+# (it runs that module again, under another name, before its first job).
 _WORKER_MODULES = (
     "rvbbit_assets.analysis.cost_model",
+    "rvbbit_assets.analysis.cost_estimators",
     "rvbbit_assets.analysis.input_complexity",
-    "rvbbit_assets.analysis.category_codes",
-    "sklearn.compose",
-    "sklearn.ensemble",
-    "sklearn.linear_model",
-    "sklearn.pipeline",
-    "sklearn.preprocessing",
 )
 
 
