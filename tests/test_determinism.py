@@ -73,3 +73,34 @@ def test_day_by_day_a_backfill_and_reruns_in_any_order_give_identical_rows(store
     analyse(backfill, day(1))
     for name, frame in _analysed_tables(backfill).items():
         assert frame.equals(expected[name]), f"{name} changed on rerun"
+
+
+def test_the_designs_regression_averages_do_not_depend_on_how_the_store_runs_the_query(store):
+    """ClickHouse adds a sliding window frame's floats in an order that follows its blocks and
+    threads, so a float average of the last 10 runs came out different in its last digits for
+    a day computed alone and in a backfill. The sums are exact now."""
+    from rvbbit_assets.assets.detection_settings import REGRESSION_CONSTANTS, DetectionSettings
+    from rvbbit_assets.assets.regression_flags import regression_flags_sql
+    from rvbbit_assets.orchestration.day_range import DayRange
+
+    rng = random.Random(5)
+    runs = [Run(f"s-{i:04d}", "steady", at(0, 8 + i // 300, (i // 5) % 60, i % 5),
+                [llm(round(rng.lognormvariate(-4, 2), 9), species_hash="one-species")])
+            for i in range(3000)]
+    with store.session("test data") as session:
+        write_runs(session, runs)
+    analyse(store, day(0))
+    averages = ("recent_avg_cost", "historical_avg_cost", "recent_avg_duration",
+                "historical_avg_duration", "vs_recent_avg_cost", "vs_recent_avg_duration")
+    with store.session("test read") as session:
+        params = (DayRange(day(0), day(0)).params() | REGRESSION_CONSTANTS
+                  | DetectionSettings.of(session.settings).params())
+        query = f"SELECT session_id, {', '.join(averages)} FROM ({regression_flags_sql()})"
+        computed = [
+            session.df(f"{query} ORDER BY session_id"
+                       f" SETTINGS max_block_size = {rows}, max_threads = {threads}", params)
+            for rows, threads in ((65_536, 2), (1_000, 1), (4_096, 2))
+        ]
+    assert computed[0]["recent_avg_cost"].gt(0).sum() > 2900
+    for other in computed[1:]:
+        assert other.equals(computed[0])

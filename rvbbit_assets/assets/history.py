@@ -42,12 +42,12 @@ def design_beside_ours(
     module_file: str, design: str, ours: str, history_filter: str | None = None,
     materialized: bool = False,
 ) -> str:
-    """The design's columns (`design`.sql) and ours (the `ours` template) per run, over the
+    """The design's columns (the `design` template) and ours (`ours`) per run, over the
     `history` population (or its runs that pass `history_filter`; `materialized`: computed
     once for both): one query, so both see the same runs."""
     return with_history(
         "SELECT design.*, ours.* EXCEPT (session_id)\n"
-        f"FROM ({load_sql(module_file, design)}) AS design\n"
+        f"FROM ({render_sql_template(module_file, design)}) AS design\n"
         f"LEFT JOIN ({render_sql_template(module_file, ours)}) AS ours"
         " ON ours.session_id = design.session_id",
         history_filter,

@@ -1,3 +1,10 @@
+{%- from "earlier_runs_moments.sql" import exact -%}
+{#- The mean of `value` over the window `frame` of `runs` rows, summed exactly (decimals):
+    ClickHouse adds a sliding frame's floats in an order that follows its blocks and threads,
+    so a float average's last digits differed for a day computed alone and in a backfill. -#}
+{%- macro frame_mean(value, frame, runs) -%}
+    toFloat64(sum({{ exact(value) }}) OVER {{ frame }}) / {{ runs }}
+{%- endmacro -%}
 -- The design's _detect_regression for each run in [{start}, {end}), set-based: over the
 -- species' prior runs, most recent first, recent = the 10 latest, historical = the 10 before
 -- those (or recent when there are none); needs at least 10 prior runs.
@@ -46,15 +53,19 @@ FROM
             species_hash_primary,
             if(species_hash_primary IS NULL, 0, count() OVER last_20_before) AS species_prior_runs,
             species_prior_runs >= 10 AS enough_history,
+            count() OVER last_10_before AS recent_runs,
             count() OVER the_10_before_those AS historical_runs,
-            if(enough_history, avg(total_cost) OVER last_10_before, 0) AS recent_avg_cost,
-            if(enough_history, avg(total_duration_ms) OVER last_10_before, 0)
+            if(enough_history, {{ frame_mean("total_cost", "last_10_before", "recent_runs") }}, 0)
+                AS recent_avg_cost,
+            if(enough_history,
+               {{ frame_mean("total_duration_ms", "last_10_before", "recent_runs") }}, 0)
                 AS recent_avg_duration,
             if(enough_history AND historical_runs > 0,
-               avg(total_cost) OVER the_10_before_those, recent_avg_cost) AS historical_avg_cost,
+               {{ frame_mean("total_cost", "the_10_before_those", "historical_runs") }},
+               recent_avg_cost) AS historical_avg_cost,
             if(enough_history AND historical_runs > 0,
-               avg(total_duration_ms) OVER the_10_before_those, recent_avg_duration)
-                AS historical_avg_duration
+               {{ frame_mean("total_duration_ms", "the_10_before_those", "historical_runs") }},
+               recent_avg_duration) AS historical_avg_duration
         FROM history
         WINDOW
             last_20_before AS (PARTITION BY species_hash_primary ORDER BY created_at, session_id
