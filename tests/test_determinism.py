@@ -6,6 +6,9 @@ import pytest
 from analyse import analyse, at, day, table
 from runs import Row, Run, llm, write_runs
 
+from rvbbit_assets.assets.detection_settings import REGRESSION_CONSTANTS, DetectionSettings
+from rvbbit_assets.assets.regression_flags import regression_flags_sql
+from rvbbit_assets.orchestration.day_range import DayRange
 from rvbbit_assets.store import ClickHouseStore
 
 pytestmark = pytest.mark.slow  # real runs of the whole per-run set, several per test
@@ -79,10 +82,6 @@ def test_the_designs_regression_averages_do_not_depend_on_how_the_store_runs_the
     """ClickHouse adds a sliding window frame's floats in an order that follows its blocks and
     threads, so a float average of the last 10 runs came out different in its last digits for
     a day computed alone and in a backfill. The sums are exact now."""
-    from rvbbit_assets.assets.detection_settings import REGRESSION_CONSTANTS, DetectionSettings
-    from rvbbit_assets.assets.regression_flags import regression_flags_sql
-    from rvbbit_assets.orchestration.day_range import DayRange
-
     rng = random.Random(5)
     runs = [Run(f"s-{i:04d}", "steady", at(0, 8 + i // 300, (i // 5) % 60, i % 5),
                 [llm(round(rng.lognormvariate(-4, 2), 9), species_hash="one-species")])
