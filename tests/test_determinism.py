@@ -94,10 +94,11 @@ def test_the_designs_regression_averages_do_not_depend_on_how_the_store_runs_the
     with store.session("test read") as session:
         params = (DayRange(day(0), day(0)).params() | REGRESSION_CONSTANTS
                   | DetectionSettings.of(session.settings).params())
-        query = f"SELECT session_id, {', '.join(averages)} FROM ({regression_flags_sql()})"
+        query = session.render(f"SELECT session_id, {', '.join(averages)}"
+                               f" FROM ({regression_flags_sql()}) ORDER BY session_id")
         computed = [
-            session.df(f"{query} ORDER BY session_id"
-                       f" SETTINGS max_block_size = {rows}, max_threads = {threads}", params)
+            session.client.query_df(query, parameters=params,
+                                    settings={"max_block_size": rows, "max_threads": threads})
             for rows, threads in ((65_536, 2), (1_000, 1), (4_096, 2))
         ]
     assert computed[0]["recent_avg_cost"].gt(0).sum() > 2900
