@@ -7,7 +7,7 @@
 -- window's sample (cost_model.training_window).
 --
 -- The windows read only the runs before {start} that a returned run's window can reach: each
--- cascade's last 50 and each input's last 10, of the cascades and inputs run from {start} on.
+-- cascade's last 50 and each input's last 10, of the cascades and inputs of the runs returned.
 -- A window holds the latest earlier runs of its key, and every key's latest (or all its runs,
 -- when it has fewer) are kept, so the windows are those over the whole history, at half the
 -- work for a new day (0.5-0.6 s against 1.1-1.4 s on a 1M history). Every earlier run has
@@ -17,7 +17,7 @@
 {%- set cascade_window_runs = 50 %}
 {%- set input_window_runs = 10 %}
 WITH
-    predicted AS (
+    returned_keys AS (
         SELECT cascade_id, input_hash FROM ${analytics}.session_facts
         WHERE created_at >= {start:DateTime} AND created_at < {end:DateTime}
     ),
@@ -28,14 +28,14 @@ WITH
     reachable_earlier_runs AS (
         SELECT session_id FROM (
             SELECT session_id FROM earlier
-            WHERE cascade_id IN (SELECT cascade_id FROM predicted)
+            WHERE cascade_id IN (SELECT cascade_id FROM returned_keys)
             ORDER BY cascade_id, created_at DESC, session_id DESC
             LIMIT {{ cascade_window_runs }} BY cascade_id
         )
         UNION ALL
         SELECT session_id FROM (
             SELECT session_id FROM earlier
-            WHERE (cascade_id, input_hash) IN (SELECT cascade_id, input_hash FROM predicted)
+            WHERE (cascade_id, input_hash) IN (SELECT cascade_id, input_hash FROM returned_keys)
             ORDER BY cascade_id, input_hash, created_at DESC, session_id DESC
             LIMIT {{ input_window_runs }} BY cascade_id, input_hash
         )
