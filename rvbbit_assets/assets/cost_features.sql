@@ -14,8 +14,7 @@
 -- its input_clusters row (earlier days are analysed first: history.py), so the join below
 -- drops none of the runs kept.
 {%- from "pandas_hash.sql" import pandas_text_hash %}
-{%- set cascade_window_runs = 50 %}
-{%- set input_window_runs = 10 %}
+{%- from "cost_level_windows.sql" import cascade_window_runs, input_window_runs %}
 WITH
     returned_keys AS (
         SELECT cascade_id, input_hash FROM ${analytics}.session_facts

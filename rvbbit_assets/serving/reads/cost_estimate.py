@@ -11,7 +11,7 @@ from rvbbit_assets.analysis.cost_model import FEATURES, CostModelVersion
 from rvbbit_assets.analysis.input_complexity import compute_input_complexity
 from rvbbit_assets.orchestration.day_range import utc_now
 from rvbbit_assets.store import StoreSession
-from rvbbit_assets.store.sql_files import load_sql
+from rvbbit_assets.store.sql_files import render_sql_template
 
 
 def latest_version(session: StoreSession) -> CostModelVersion | None:
@@ -67,7 +67,7 @@ def estimate_cost(
     complexity = compute_input_complexity(input_data)
     input_hash = session.scalar("SELECT cityHash64({text:String})", {"text": input_data})
     (levels,) = session.rows(
-        load_sql(__file__, "prerun_features"),
+        render_sql_template(__file__, "prerun_features"),
         {"cascade_id": cascade_id, "input_hash": input_hash},
     )
     raw = pd.DataFrame([{
