@@ -14,6 +14,7 @@ from rvbbit_assets.assets import baselines, regression_flags
 from rvbbit_assets.assets.alerts import build_alerts
 from rvbbit_assets.assets.detection_settings import (
     BASELINE_CONSTANTS,
+    REGRESSION_CONSTANTS,
     SCORE_CONSTANTS,
     DetectionSettings,
 )
@@ -312,3 +313,40 @@ def test_a_day_alone_compares_with_the_latest_runs_of_its_earlier_days(store, mo
     # Day 3 is compared with day 2's runs and the two latest of day 1 (one of them tied in
     # time with the run before it), not with day 0's.
     assert expected["robust_baseline_runs"].tolist() == [0, 0, 0, 3] + [4] * 3 + [5] * 6
+
+
+def test_a_day_alone_gets_the_regression_flags_of_one_query_over_every_day(store):
+    # A query over a later day reads only the runs its windows can reach, each species'
+    # latest species_runs earlier runs (species_windows_reach.sql): each day alone gives the
+    # rows of one query over every day, also where that cut falls among runs of one second.
+    species_runs = REGRESSION_CONSTANTS["species_runs"]
+    rng = random.Random(9)
+
+    def answer(scale: float) -> list[Row]:
+        # Durations vary too: the ranks of equal durations would follow the runs' order.
+        return [call("answer", 900, round(400 * scale * rng.lognormvariate(0, 0.2)),
+                     at=rng.uniform(1, 3))]
+
+    # Day 0: two runs a second, the last 30 costlier. Day 1's first window starts at the 41st
+    # run, which shares its second with the 40th: a cheap run, so that taking it instead
+    # changes the earlier runs' mean, and so the effect of the rise that day 1 continues.
+    runs = [Run(f"steady-0-{i:03}", "steady", at(0, 8, (i + 1) // 2 // 60, (i + 1) // 2 % 60),
+                answer(0.3 if i == 39 else 1.6 if i >= species_runs + 10 else 1.0))
+            for i in range(species_runs + 40)]
+    runs += [Run(f"steady-1-{i:02}", "steady", at(1, 8, i), answer(1.6)) for i in range(20)]
+    for run in runs:
+        for row in run.rows:
+            row.species_hash = "sp-steady"
+    with store.session("test data") as session:
+        write_runs(session, runs)
+    analyse(store, day(0), day(1))
+    expected = table(store, "regression_flags")
+    with store.session("test rebuild") as session:
+        regression_flags.build_regression_flags(session, DayRange(day(1), day(1)))
+    pd.testing.assert_frame_equal(table(store, "regression_flags"), expected)
+    # Day 1's windows are full: the design's 20 runs, and series of species_runs earlier
+    # runs (the anomalies left out) and the run itself.
+    day_one = expected[expected["session_id"].str.startswith("steady-1-")]
+    assert (day_one["species_prior_runs"] == 20).all()
+    assert day_one["species_runs_tested"].max() == species_runs + 1
+    assert day_one["is_regression_significant"].iloc[0]

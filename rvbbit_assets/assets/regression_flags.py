@@ -17,6 +17,7 @@ from rvbbit_assets.assets.priced_runs import priced_runs
 from rvbbit_assets.assets.session_facts import session_facts
 from rvbbit_assets.orchestration.day_range import DayRange
 from rvbbit_assets.store import ClickHouseStore, StoreSession
+from rvbbit_assets.store.sql_files import load_sql
 from rvbbit_assets.store.table_writes import replace_days
 
 # Each run carries a series of up to 150 earlier runs through the query: a share of the
@@ -35,10 +36,14 @@ SPECIES_SHARE = (
 
 
 def regression_flags_sql(shared: bool = False) -> str:
-    """The stage's query; `shared`: over the share of the species its parameters select."""
+    """The stage's query, over the runs its windows can reach (species_windows_reach.sql),
+    computed once for both parts; `shared`: of the share of the species its parameters
+    select."""
+    reach = load_sql(__file__, "species_windows_reach")
     return design_beside_ours(
         __file__, "regression_flags", "significant_regressions",
-        SPECIES_SHARE if shared else None,
+        f"({SPECIES_SHARE}) AND ({reach})" if shared else reach,
+        materialized=True,
     )
 
 
