@@ -23,6 +23,7 @@ os.environ.setdefault("RVBBIT_STORE_LOCK_TIMEOUT", "120")
 # they start must not write runs into the developer's instance.
 os.environ.pop("DAGSTER_HOME", None)
 
+from anyio_preload import import_anyio_modules  # noqa: E402
 from pinned_dates import migrate_test_databases  # noqa: E402
 from shared_demo import SHARED_DEMO, SharedDemo, SharedDemoLifetime  # noqa: E402
 
@@ -32,6 +33,8 @@ from rvbbit_assets.store import ClickHouseStore  # noqa: E402
 # Two test workers share two cores: a query's second thread only adds CPU on the tests'
 # small tables (14% of a tiny day's run), so each test process queries on one thread.
 store_module.CLIENT_SETTINGS["max_threads"] = 1
+
+import_anyio_modules()  # before any test starts a server thread (anyio_preload.py says why)
 
 _database_numbers = itertools.count(1)
 

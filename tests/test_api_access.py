@@ -2,10 +2,12 @@
 loopback, and the refusal to serve other addresses without it."""
 
 import json
+import sys
 import urllib.error
 import urllib.request
 
 import pytest
+from anyio_preload import anyio_modules
 from serving import serving
 
 from rvbbit_assets.cli import commands as cli
@@ -126,3 +128,8 @@ def test_serve_takes_the_token_from_the_environment(module_store, monkeypatch):
     with serving(app_to_serve("0.0.0.0")) as base:  # what `serve --host 0.0.0.0` runs
         assert request(base, "GET", "/api/analytics/alerts") == (401, "Bearer", MISSING)
         assert request(base, "GET", "/api/analytics/alerts", f"Bearer {TOKEN}")[0] == 200
+
+
+def test_every_anyio_module_is_imported_before_a_server_thread_needs_it():
+    # A module first imported in a server thread is parsed there (anyio_preload.py).
+    assert [name for name in anyio_modules() if name not in sys.modules] == []
