@@ -350,3 +350,28 @@ def test_a_day_alone_gets_the_regression_flags_of_one_query_over_every_day(store
     assert (day_one["species_prior_runs"] == 20).all()
     assert day_one["species_runs_tested"].max() == species_runs + 1
     assert day_one["is_regression_significant"].iloc[0]
+
+
+def test_runs_of_equal_cost_and_duration_are_no_evidence_of_a_rise(store):
+    # Equal values share their mean rank: ranked by position instead, the latest runs of a
+    # species whose runs cost the same ranked highest, and each looked like a rise (p = 0).
+    rng = random.Random(4)
+    runs = [Run(f"same-{i:02}", "same", at(i // 10, 8 + i % 10), [call("answer", 900, 400)])
+            for i in range(40)]
+    # Two answer lengths in no order, as from a fixed prompt: ties in every window.
+    runs += [Run(f"two-{i:02}", "two", at(i // 10, 8 + i % 10, 30),
+                 [call("answer", 900, rng.choice((200, 400)), at=rng.choice((1, 2)))])
+             for i in range(40)]
+    for run in runs:
+        for row in run.rows:
+            row.species_hash = f"sp-{run.cascade_id}"
+    with store.session("test data") as session:
+        write_runs(session, runs)
+    analyse(store, day(0), day(3))
+    flags = table(store, "regression_flags").set_index("session_id")
+    tested = flags[flags["species_runs_tested"] > 0]
+    same, two = tested.filter(like="same-", axis=0), tested.filter(like="two-", axis=0)
+    assert len(same) > 10 and len(two) > 10
+    assert (same["regression_p_value"] == 1).all()
+    assert (two["regression_p_value"] > DetectionSettings().alpha).all()
+    assert not tested["is_regression_significant"].any()

@@ -4,14 +4,16 @@ A Jinja template (the per-metric test is a macro), run with bound parameters. Fo
 its species' up to {species_runs} latest earlier runs within {lookback_days} days, leaving out
 runs anomaly_scores flagged (one spike is not a regression), then the run itself (unless it
 is flagged). On that series, for each metric (cost; cost at usual prices and calls, which
-neither a routine fallback nor a retry moves; duration) and each recent window of the last k runs
-(k = 5, 10, 20, 40, 80; with at least {min_earlier_runs} runs before it), a one-sided Mann-Whitney test of the window against the runs before it
-(normal approximation). The p-value is the smallest, times the number of tests (Bonferroni).
-A run is a significant regression when p < {alpha}, the series holds at least
-2 x {min_prior_runs} runs, and for that metric some window at least {min_shifted_runs} long
-is significant at {alpha} with a geometric mean at least the design's +20% cost (+30%
-duration) above the earlier runs'. Unlike "last 10 against the 10 before", a rise stays flagged while
-the look-back still holds runs from before it.
+neither a routine fallback nor a retry moves; duration) and each recent window of the last k
+runs (k = 5, 10, 20, 40, 80; with at least {min_earlier_runs} runs before it), a one-sided
+Mann-Whitney test of the window against the runs before it (normal approximation, over
+mid-ranks with the tie correction: runs of equal cost are common, one template on one input).
+The p-value is the smallest, times the number of tests (Bonferroni). A run is a significant
+regression when p < {alpha}, the series holds at least 2 x {min_prior_runs} runs, and for that
+metric some window at least {min_shifted_runs} long is significant at {alpha} with a geometric
+mean at least the design's +20% cost (+30% duration) above the earlier runs'. Unlike "last 10
+against the 10 before", a rise stays flagged while the look-back still holds runs from before
+it.
 -#}
 {#- (metric, its position in a series run, effect floor): the usual-price cost is the
     sensitive one (a routine fallback is noise to actual cost); actual cost is there for a
@@ -20,16 +22,20 @@ the look-back still holds runs from before it.
 {%- set windows = [5, 10, 20, 40, 80] -%}
 {%- macro window_tests(metric, floor) -%}
     {#- (p-value, effect, k, metric, effect floor) of the last k runs of `series` against the
-        runs before them, for each window k, from the metric's running sums of ranks and of
-        values; the effect is the ratio of their geometric means (the anomalies a mean would
-        be sensitive to are left out of the series). Too few earlier runs: p = 1. One lambda
-        over the windows: ClickHouse evaluates an expression holding a lambda (the ranks)
-        again wherever it is referenced, but once for a lambda that captures it. -#}
+        runs before them, for each window k, from the metric's running sums of mid-ranks and
+        of values, and its ties; the effect is the ratio of their geometric means (the
+        anomalies a mean would be sensitive to are left out of the series). Too few earlier
+        runs, or every run equal: p = 1. One lambda over the windows: ClickHouse evaluates an
+        expression holding a lambda (the ranks) again wherever it is referenced, but once for
+        a lambda that captures it. -#}
     arrayMap(k -> (
-        if(runs - k < {min_earlier_runs:UInt32}, 1.,
+        if(runs - k < {min_earlier_runs:UInt32}
+               OR {{ metric }}_ties = runs * (runs * runs - 1), 1.,
            0.5 * erfc((runs * (runs + 1) / 2 - {{ metric }}_rank_sums[runs - k]
                        - k * (k + 1) / 2 - k * (runs - k) / 2)
-                      / sqrt(k * (runs - k) * (runs + 1) / 12) / sqrt(2))),
+                      / sqrt(k * (runs - k) / 12
+                             * (runs + 1 - {{ metric }}_ties / (runs * (runs - 1))))
+                      / sqrt(2))),
         exp(({{ metric }}_sums[runs] - {{ metric }}_sums[runs - k]) / k
             - {{ metric }}_sums[runs - k] / (runs - k)),
         k, '{{ metric }}', {{ floor }}), [{{ windows | join(", ") }}])
@@ -102,27 +108,67 @@ windows AS
     ARRAY JOIN shingles AS window, tail_sessions AS session_id
     WHERE window[{species_runs:UInt32} + 1].3.1 >= {start:DateTime}
 ),
+ranked AS
+(
+    -- Each metric's values, their running sums, and the series sorted by it. Three levels
+    -- (ranked, tied, tests), so that each array is computed once: ClickHouse evaluates an
+    -- alias holding a lambda again at each reference within one SELECT.
+    SELECT
+        session_id,
+        length(series) AS runs,
+        {%- for metric, field, floor in metrics %}
+        arrayMap(r -> r.{{ field }}, series) AS {{ metric }}_values,
+        arrayCumSum({{ metric }}_values) AS {{ metric }}_sums,
+        arraySort((i, x) -> x, arrayEnumerate(series), {{ metric }}_values) AS {{ metric }}_order,
+        arrayMap(i -> {{ metric }}_values[i], {{ metric }}_order)
+            AS {{ metric }}_sorted{{ "," if not loop.last }}
+        {%- endfor %}
+    FROM windows
+),
+tied AS
+(
+    -- Mid-ranks: runs of equal value share the mean of their ranks (ranked by position
+    -- instead, the later runs of a constant metric ranked higher: a shift where there is
+    -- none). Over the sorted values, the tie group of rank r spans ranks [first, last].
+    SELECT
+        *,
+        {%- for metric, field, floor in metrics %}
+        arrayFill(r -> r > 0,
+                  arrayMap((x, r) -> if(r = 1 OR x != {{ metric }}_sorted[r - 1], r, 0),
+                           {{ metric }}_sorted, arrayEnumerate({{ metric }}_sorted)))
+            AS {{ metric }}_tie_first,
+        arrayReverseFill(r -> r > 0,
+                         arrayMap((x, r) -> if(r = runs OR x != {{ metric }}_sorted[r + 1], r, 0),
+                                  {{ metric }}_sorted, arrayEnumerate({{ metric }}_sorted)))
+            AS {{ metric }}_tie_last{{ "," if not loop.last }}
+        {%- endfor %}
+    FROM ranked
+),
 tests AS
 (
     SELECT
         session_id,
-        length(series) AS runs,
+        runs,
         -- 0 for a series too short to test, as for a species with too few runs to compute.
         toUInt32(if(runs >= 2 * {min_prior_runs:UInt32}, runs, 0)) AS species_runs_tested,
         {%- for metric, field, floor in metrics %}
-        arrayMap(r -> r.{{ field }}, series) AS {{ metric }}_values,
-        arrayCumSum({{ metric }}_values) AS {{ metric }}_sums,
-        -- Ranks of the series by {{ metric }}: position i holds the rank of run i.
-        arraySort((i, x) -> x, arrayEnumerate(series), {{ metric }}_values) AS {{ metric }}_order,
-        arrayCumSum(arraySort((rank, i) -> i, arrayEnumerate({{ metric }}_order),
+        {{ metric }}_sums,
+        -- Position i holds the mid-rank of run i.
+        arrayCumSum(arraySort((rank, i) -> i,
+                              arrayMap((first, last) -> (first + last) / 2,
+                                       {{ metric }}_tie_first, {{ metric }}_tie_last),
                               {{ metric }}_order)) AS {{ metric }}_rank_sums,
+        -- The ties' share of the rank variance: the sum of t^3 - t over tie groups of t runs
+        -- (t^2 - 1 at each of a group's t ranks).
+        arraySum(arrayMap((first, last) -> (last - first + 1) * (last - first + 1) - 1,
+                          {{ metric }}_tie_first, {{ metric }}_tie_last)) AS {{ metric }}_ties,
         {%- endfor %}
         arrayConcat(
         {%- for metric, field, floor in metrics %}
             {{ window_tests(metric, floor) }}{{ "," if not loop.last }}
         {%- endfor %}
         ) AS window_tests
-    FROM windows
+    FROM tied
 )
 SELECT
     session_id,
