@@ -110,18 +110,18 @@ windows AS
 ),
 ranked AS
 (
-    -- Each metric's values, their running sums, and the series sorted by it. Three levels
-    -- (ranked, tied, tests), so that each array is computed once: ClickHouse evaluates an
-    -- alias holding a lambda again at each reference within one SELECT.
+    -- Each metric's values, their running sums, and (value, position) of each run sorted by
+    -- value. Three levels (ranked, tied, tests), so that each array is computed once:
+    -- ClickHouse evaluates an alias holding a lambda again at each reference within one
+    -- SELECT.
     SELECT
         session_id,
         length(series) AS runs,
         {%- for metric, field, floor in metrics %}
-        arrayMap(r -> r.{{ field }}, series) AS {{ metric }}_values,
+        series.{{ field }} AS {{ metric }}_values,
         arrayCumSum({{ metric }}_values) AS {{ metric }}_sums,
-        arraySort((i, x) -> x, arrayEnumerate(series), {{ metric }}_values) AS {{ metric }}_order,
-        arrayMap(i -> {{ metric }}_values[i], {{ metric }}_order)
-            AS {{ metric }}_sorted{{ "," if not loop.last }}
+        arraySort(run -> run.1, arrayZip({{ metric }}_values, arrayEnumerate(series)))
+            AS {{ metric }}_by_value{{ "," if not loop.last }}
         {%- endfor %}
     FROM windows
 ),
@@ -129,17 +129,18 @@ tied AS
 (
     -- Mid-ranks: runs of equal value share the mean of their ranks (ranked by position
     -- instead, the later runs of a constant metric ranked higher: a shift where there is
-    -- none). Over the sorted values, the tie group of rank r spans ranks [first, last].
+    -- none). Over the sorted values, the tie group of rank r spans ranks [first, last]: a
+    -- value unlike its neighbour in a shifted copy starts (ends) a group. Neighbours come
+    -- from the copy, not by indexing the array within the lambda, which would copy the
+    -- captured array once per element (quadratic in the series).
     SELECT
         *,
         {%- for metric, field, floor in metrics %}
-        arrayFill(r -> r > 0,
-                  arrayMap((x, r) -> if(r = 1 OR x != {{ metric }}_sorted[r - 1], r, 0),
-                           {{ metric }}_sorted, arrayEnumerate({{ metric }}_sorted)))
+        arrayFill((rank, x, previous) -> x != previous, arrayEnumerate({{ metric }}_by_value),
+                  {{ metric }}_by_value.1, arrayShiftRight({{ metric }}_by_value.1, 1, nan))
             AS {{ metric }}_tie_first,
-        arrayReverseFill(r -> r > 0,
-                         arrayMap((x, r) -> if(r = runs OR x != {{ metric }}_sorted[r + 1], r, 0),
-                                  {{ metric }}_sorted, arrayEnumerate({{ metric }}_sorted)))
+        arrayReverseFill((rank, x, next) -> x != next, arrayEnumerate({{ metric }}_by_value),
+                         {{ metric }}_by_value.1, arrayShiftLeft({{ metric }}_by_value.1, 1, nan))
             AS {{ metric }}_tie_last{{ "," if not loop.last }}
         {%- endfor %}
     FROM ranked
@@ -154,14 +155,12 @@ tests AS
         {%- for metric, field, floor in metrics %}
         {{ metric }}_sums,
         -- Position i holds the mid-rank of run i.
-        arrayCumSum(arraySort((rank, i) -> i,
-                              arrayMap((first, last) -> (first + last) / 2,
-                                       {{ metric }}_tie_first, {{ metric }}_tie_last),
-                              {{ metric }}_order)) AS {{ metric }}_rank_sums,
+        arrayCumSum(arraySort((rank, i) -> i, ({{ metric }}_tie_first + {{ metric }}_tie_last) / 2,
+                              {{ metric }}_by_value.2)) AS {{ metric }}_rank_sums,
         -- The ties' share of the rank variance: the sum of t^3 - t over tie groups of t runs
         -- (t^2 - 1 at each of a group's t ranks).
-        arraySum(arrayMap((first, last) -> (last - first + 1) * (last - first + 1) - 1,
-                          {{ metric }}_tie_first, {{ metric }}_tie_last)) AS {{ metric }}_ties,
+        arraySum((first, last) -> (last - first + 1) * (last - first + 1) - 1,
+                 {{ metric }}_tie_first, {{ metric }}_tie_last) AS {{ metric }}_ties,
         {%- endfor %}
         arrayConcat(
         {%- for metric, field, floor in metrics %}
