@@ -375,3 +375,32 @@ def test_runs_of_equal_cost_and_duration_are_no_evidence_of_a_rise(store):
     assert (same["regression_p_value"] == 1).all()
     assert (two["regression_p_value"] > DetectionSettings().alpha).all()
     assert not tested["is_regression_significant"].any()
+
+
+def test_a_flagged_run_with_no_earlier_run_in_its_look_back_gets_its_regression_row(store):
+    # A series can be empty: the run is left out (an anomaly) and its species' earlier runs in
+    # the query are older than the look-back. Every run still gets its row (a shift of the
+    # sorted values that assumed one value at least failed the whole stage on the 1M bench).
+    lookback = DetectionSettings().lookback_days
+    rng = random.Random(5)
+    later = lookback + 5
+    runs = [Run(f"old-{i:02}", "mixed", at(0, 8, i), two_cells(rng))
+            for i in range(2 * DetectionSettings().min_prior_runs)]
+    for run in runs:
+        for row in run.rows:
+            row.species_hash = "sp-rare"
+    # Ordinary runs of the same input with another species, the baseline of the spike.
+    runs += [Run(f"usual-{d}-{h}", "mixed", at(d, h), two_cells(rng))
+             for d in range(later - 10, later) for h in range(8, 20)]
+    spike = Run("rare-spike", "mixed", at(later, 9), two_cells(rng, output_scale=8))
+    for row in spike.rows:
+        row.species_hash = "sp-rare"
+    with store.session("test data") as session:
+        write_runs(session, [*runs, spike])
+    analyse(store, day(0), day(later))
+    flags = table(store, "regression_flags").set_index("session_id")
+    assert len(flags) == len(runs) + 1
+    assert table(store, "cascade_analytics").set_index("session_id").loc[
+        "rare-spike", "is_cost_anomaly"]
+    assert flags.loc["rare-spike", "species_runs_tested"] == 0
+    assert not flags.loc["rare-spike", "is_regression_significant"]
