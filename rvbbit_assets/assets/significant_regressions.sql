@@ -130,9 +130,10 @@ tied AS
     -- Mid-ranks: runs of equal value share the mean of their ranks (ranked by position
     -- instead, the later runs of a constant metric ranked higher: a shift where there is
     -- none). Over the sorted values, the tie group of rank r spans ranks [first, last]: a
-    -- value unlike its neighbour in a shifted copy starts (ends) a group. Neighbours come
-    -- from the copy, not by indexing the array within the lambda, which would copy the
-    -- captured array once per element (quadratic in the series).
+    -- value unlike its neighbour in a shifted copy starts (ends) a group, as the first
+    -- (last) value does beside the NaN shifted in. Neighbours come from the copy, not by
+    -- indexing the array within the lambda, which would copy the captured array once per
+    -- element (quadratic in the series).
     SELECT
         *,
         {%- for metric, field, floor in metrics %}
@@ -154,7 +155,7 @@ tests AS
         toUInt32(if(runs >= 2 * {min_prior_runs:UInt32}, runs, 0)) AS species_runs_tested,
         {%- for metric, field, floor in metrics %}
         {{ metric }}_sums,
-        -- Position i holds the mid-rank of run i.
+        -- Position i holds the sum of the mid-ranks of runs 1..i.
         arrayCumSum(arraySort((rank, i) -> i, ({{ metric }}_tie_first + {{ metric }}_tie_last) / 2,
                               {{ metric }}_by_value.2)) AS {{ metric }}_rank_sums,
         -- The ties' share of the rank variance: the sum of t^3 - t over tie groups of t runs
