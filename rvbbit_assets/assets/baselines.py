@@ -20,9 +20,10 @@ from rvbbit_assets.store.table_writes import replace_days
 
 # The robust part holds every run of the range and its look-back in per-key arrays, and
 # each run's candidate baselines: whole days of up to this many runs at a time bound its
-# memory (about 1.2 GB at 200k runs), while a new day or a small range takes one query
-# (each query reads the look-back again).
-RUNS_PER_QUERY = 400_000
+# memory (the 1M bench's backfill in two queries peaked at 3.0-3.3 GB, in three at 2.5-2.6
+# GB), while a new day or a small range takes one query (each query reads the look-back
+# again: two queries took 13.6-15.6 s there, three 16.2-17.0 s).
+RUNS_PER_QUERY = 550_000
 
 
 def baselines_sql() -> str:
