@@ -20,10 +20,12 @@ from rvbbit_assets.store import ClickHouseStore, StoreSession
 from rvbbit_assets.store.sql_files import load_sql
 from rvbbit_assets.store.table_writes import replace_days
 
-# Each run carries a series of up to 150 earlier runs through the query: a share of the
-# species of up to about this many runs at a time bounds its memory (about 0.7 GB per 100k
-# runs), while small ranges take one query.
-RUNS_PER_QUERY = 300_000
+# Each run carries a series of up to 150 earlier runs through the query, in small blocks; a
+# share of the species of up to about this many runs bounds the species' runs held at once,
+# while small ranges take one query. Each share reads the tables again: the 1M bench's
+# backfill in two shares took 13.4-14.2 s and peaked at 3.2-3.3 GB, in four 17.0-17.5 s and
+# 3.3-3.5 GB (in one, 12.8-13.0 s and 3.5 GB).
+RUNS_PER_QUERY = 600_000
 
 # Both parts compare a run with earlier runs of its species only, so a query over the runs of
 # one share of the species computes their rows exactly: each share reads the look-back and
