@@ -23,7 +23,7 @@ from rvbbit_assets.store.table_writes import replace_days
 # Each run carries a series of up to 150 earlier runs through the query, in small blocks; a
 # share of the species of up to about this many runs bounds the species' runs held at once,
 # while small ranges take one query. Each share reads the tables again: the 1M bench's
-# backfill in two shares took 13.4-14.2 s and peaked at 3.2-3.3 GB, in four 17.0-17.5 s and
+# backfill in two shares took 12.6-14.2 s and peaked at 3.2-3.4 GB, in four 17.0-17.5 s and
 # 3.3-3.5 GB (in one, 12.8-13.0 s and 3.5 GB).
 RUNS_PER_QUERY = 600_000
 
