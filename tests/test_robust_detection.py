@@ -51,6 +51,14 @@ def two_cells(rng: random.Random, fallback_rate: float = 0.0, input_scale: float
     return rows
 
 
+def with_species(runs: list[Run], species: str | None = None) -> list[Run]:
+    """`runs`, every row of which logs `species` (by default "sp-" and the cascade's name)."""
+    for run in runs:
+        for row in run.rows:
+            row.species_hash = species or f"sp-{run.cascade_id}"
+    return runs
+
+
 def _runs() -> list[Run]:
     rng = random.Random(3)
     runs: list[Run] = []
@@ -194,9 +202,7 @@ def _shift_runs() -> list[Run]:
         runs.append(Run(f"lone-{i:02}", "lone", at(i // 7, 8 + i % 7, 40),
                         [call("answer", 900, round(400 * (10 if i == 50 else 1)
                                                    * rng.lognormvariate(0, 0.1)))]))
-    for run in runs:
-        for row in run.rows:
-            row.species_hash = f"sp-{run.cascade_id}"
+    with_species(runs)
     return runs
 
 
@@ -334,9 +340,7 @@ def test_a_day_alone_gets_the_regression_flags_of_one_query_over_every_day(store
                 answer(0.3 if i == 39 else 1.6 if i >= species_runs + 10 else 1.0))
             for i in range(species_runs + 40)]
     runs += [Run(f"steady-1-{i:02}", "steady", at(1, 8, i), answer(1.6)) for i in range(20)]
-    for run in runs:
-        for row in run.rows:
-            row.species_hash = "sp-steady"
+    with_species(runs, "sp-steady")
     with store.session("test data") as session:
         write_runs(session, runs)
     analyse(store, day(0), day(1))
@@ -362,9 +366,7 @@ def test_runs_of_equal_cost_and_duration_are_no_evidence_of_a_rise(store):
     runs += [Run(f"two-{i:02}", "two", at(i // 10, 8 + i % 10, 30),
                  [call("answer", 900, rng.choice((200, 400)), at=rng.choice((1, 2)))])
              for i in range(40)]
-    for run in runs:
-        for row in run.rows:
-            row.species_hash = f"sp-{run.cascade_id}"
+    with_species(runs)
     with store.session("test data") as session:
         write_runs(session, runs)
     analyse(store, day(0), day(3))
@@ -384,17 +386,13 @@ def test_a_flagged_run_with_no_earlier_run_in_its_look_back_gets_its_regression_
     lookback = DetectionSettings().lookback_days
     rng = random.Random(5)
     later = lookback + 5
-    runs = [Run(f"old-{i:02}", "mixed", at(0, 8, i), two_cells(rng))
-            for i in range(2 * DetectionSettings().min_prior_runs)]
-    for run in runs:
-        for row in run.rows:
-            row.species_hash = "sp-rare"
-    # Ordinary runs of the same input with another species, the baseline of the spike.
+    runs = with_species([Run(f"old-{i:02}", "mixed", at(0, 8, i), two_cells(rng))
+                         for i in range(2 * DetectionSettings().min_prior_runs)], "sp-rare")
+    # Ordinary runs of the same input, without a species: the spike's baseline.
     runs += [Run(f"usual-{d}-{h}", "mixed", at(d, h), two_cells(rng))
              for d in range(later - 10, later) for h in range(8, 20)]
-    spike = Run("rare-spike", "mixed", at(later, 9), two_cells(rng, output_scale=8))
-    for row in spike.rows:
-        row.species_hash = "sp-rare"
+    spike, = with_species([Run("rare-spike", "mixed", at(later, 9),
+                               two_cells(rng, output_scale=8))], "sp-rare")
     with store.session("test data") as session:
         write_runs(session, [*runs, spike])
     analyse(store, day(0), day(later))
